@@ -61,3 +61,7 @@ export type SasResult =
 export interface ScanTaskProgressSource {
   describeScanTaskProgress(taskId: string): Promise<SasResult>;
 }
+
+/** The API action this exporter calls, as it appears in the `action` label. */
+export const ACTION = 'DescribeScanTaskProgress';
+export const API_VERSION = '2018-12-03';

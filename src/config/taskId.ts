@@ -1,0 +1,32 @@
+/**
+ * Task IDs are Java longs on the service side. They stay decimal strings from
+ * the YAML to the request to the label: a JS number would silently turn
+ * 9007199254740993 into ...992.
+ */
+export const MAX_TASK_ID = 9223372036854775807n; // 2^63 - 1
+
+export type TaskIdResult = { ok: true; id: string } | { ok: false; reason: string };
+
+/**
+ * Accepts a bigint (the YAML parser is run with intAsBigInt) or a string of
+ * decimal digits. Returns the canonical decimal form, so `5`, `"5"` and `"05"`
+ * are the same task.
+ */
+export function parseTaskId(value: unknown): TaskIdResult {
+  let n: bigint;
+  if (typeof value === 'bigint') {
+    n = value;
+  } else if (typeof value === 'string') {
+    const s = value.trim();
+    if (!/^[+-]?\d+$/.test(s)) return { ok: false, reason: `task ID ${JSON.stringify(value)} is not a decimal integer` };
+    n = BigInt(s);
+  } else if (typeof value === 'number') {
+    // Only non-integers reach here (integers arrive as bigint).
+    return { ok: false, reason: `task ID ${value} is not an integer` };
+  } else {
+    return { ok: false, reason: `task ID must be an integer or a string of digits, got ${value === null ? 'null' : typeof value}` };
+  }
+  if (n <= 0n) return { ok: false, reason: `task ID ${n} must be positive` };
+  if (n > MAX_TASK_ID) return { ok: false, reason: `task ID ${n} is larger than 2^63-1` };
+  return { ok: true, id: n.toString() };
+}

@@ -1,0 +1,88 @@
+/**
+ * Every per-task metric family, declared once (kube-state-metrics style).
+ * A family turns one task's state into samples; the renderer does the rest.
+ * `tid` is the task's `task_id="..."` label pair, escaped once per task.
+ */
+import { TARGET_TYPES, TASK_STATUSES } from '../sas/types.js';
+import type { TaskState } from '../poller/state.js';
+import { escapeLabelValue as esc } from './exposition.js';
+
+export type Emit = (labels: string, value: number) => void;
+
+export interface TaskFamily {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'gauge';
+  samples(task: TaskState, tid: string, emit: Emit): void;
+}
+
+const seconds = (ms: number) => ms / 1000;
+
+export const TASK_FAMILIES: readonly TaskFamily[] = [
+  {
+    name: 'aliyun_sas_scan_task_info',
+    help: 'Configured scan task, with its display name from the configuration. Always 1.',
+    type: 'gauge',
+    samples: (t, tid, emit) => emit(`${tid},task_name="${esc(t.name)}"`, 1),
+  },
+  {
+    name: 'aliyun_sas_scan_task_status',
+    help: 'Status of the virus scan task (stateset): 1 for the current status, 0 for the others. Absent until the first successful poll.',
+    type: 'gauge',
+    samples: (t, tid, emit) => {
+      if (t.status === undefined) return;
+      for (const s of TASK_STATUSES) emit(`${tid},status="${s}"`, s === t.status ? 1 : 0);
+    },
+  },
+  {
+    name: 'aliyun_sas_scan_task_target_info',
+    help: 'A server (target_type="uuid") or server group (target_type="groupId") the scan task runs on. Always 1.',
+    type: 'gauge',
+    samples: (t, tid, emit) => {
+      for (const g of t.targets) emit(`${tid},target_type="${esc(g.type)}",target="${esc(g.target)}",target_name="${esc(g.name)}"`, 1);
+    },
+  },
+  {
+    name: 'aliyun_sas_scan_task_targets',
+    help: 'Number of targets of the scan task by type.',
+    type: 'gauge',
+    samples: (t, tid, emit) => {
+      if (t.status === undefined) return;
+      const counts = new Map<string, number>(TARGET_TYPES.map((k) => [k, 0]));
+      for (const g of t.targets) counts.set(g.type, (counts.get(g.type) ?? 0) + 1);
+      for (const [type, n] of counts) emit(`${tid},target_type="${esc(type)}"`, n);
+    },
+  },
+  {
+    name: 'aliyun_sas_scan_task_poll_success',
+    help: 'Whether the last poll of the scan task succeeded (1) or failed (0).',
+    type: 'gauge',
+    samples: (t, tid, emit) => {
+      if (t.lastPollOk !== undefined) emit(tid, t.lastPollOk ? 1 : 0);
+    },
+  },
+  {
+    name: 'aliyun_sas_scan_task_poll_error_info',
+    help: 'Why the last poll of the scan task failed: error class and API error code. Present only while it fails.',
+    type: 'gauge',
+    samples: (t, tid, emit) => {
+      if (t.lastError) emit(`${tid},class="${t.lastError.class}",code="${esc(t.lastError.code)}"`, 1);
+    },
+  },
+  {
+    name: 'aliyun_sas_scan_task_last_success_timestamp_seconds',
+    help: 'Unix time of the last successful poll of the scan task.',
+    type: 'gauge',
+    samples: (t, tid, emit) => {
+      if (t.lastSuccessAt !== undefined) emit(tid, seconds(t.lastSuccessAt));
+    },
+  },
+  {
+    name: 'aliyun_sas_scan_task_status_change_timestamp_seconds',
+    help: 'Unix time at which this exporter first saw the current status of the scan task.',
+    type: 'gauge',
+    samples: (t, tid, emit) => {
+      if (t.statusChangedAt !== undefined) emit(tid, seconds(t.statusChangedAt));
+    },
+  },
+];

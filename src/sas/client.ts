@@ -1,0 +1,84 @@
+/**
+ * The one API call the exporter makes, through the real SDK. Returns a typed
+ * result; never throws.
+ */
+import OpenApi, { Config, OpenApiRequest, Params } from '@alicloud/openapi-client';
+import OpenApiUtil from '@alicloud/openapi-util';
+import * as $Util from '@alicloud/tea-util';
+import Credential from '@alicloud/credentials';
+import { classifySdkError } from './errors.js';
+import { parseProgressBody } from './normalize.js';
+import { ACTION, API_VERSION, type SasResult, type ScanTaskProgressSource } from './types.js';
+
+/** A credential source as @alicloud/credentials shapes it. */
+export type CredentialSource = InstanceType<typeof Credential.default>;
+
+export interface SasClientOptions {
+  /** host[:port] */
+  endpoint: string;
+  protocol: 'https' | 'http';
+  region?: string;
+  requestTimeoutMs: number;
+  credential: CredentialSource;
+}
+
+const PARAMS = new Params({
+  action: ACTION,
+  version: API_VERSION,
+  protocol: 'HTTPS',
+  pathname: '/',
+  method: 'POST',
+  authType: 'AK',
+  style: 'RPC',
+  reqBodyType: 'formData',
+  bodyType: 'json',
+});
+
+export class SasClient implements ScanTaskProgressSource {
+  private readonly client: InstanceType<typeof OpenApi.default>;
+  private readonly timeoutMs: number;
+
+  constructor(opts: SasClientOptions) {
+    this.timeoutMs = opts.requestTimeoutMs;
+    this.client = new OpenApi.default(
+      new Config({
+        credential: opts.credential,
+        endpoint: opts.endpoint,
+        protocol: opts.protocol,
+        regionId: opts.region,
+        // Both are set: the SDK applies the connect timeout as the socket idle timeout too.
+        readTimeout: opts.requestTimeoutMs,
+        connectTimeout: opts.requestTimeoutMs,
+        userAgent: 'aliyun-sas-exporter',
+      }),
+    );
+  }
+
+  async describeScanTaskProgress(taskId: string): Promise<SasResult> {
+    // TaskId goes out as the decimal string it is: never through a JS number.
+    const request = new OpenApiRequest({ query: OpenApiUtil.default.query({ TaskId: taskId }) });
+    const runtime = new $Util.RuntimeOptions({ readTimeout: this.timeoutMs, connectTimeout: this.timeoutMs, autoretry: false });
+    let body: unknown;
+    try {
+      body = (await withDeadline(this.client.callApi(PARAMS, request, runtime), this.timeoutMs + 2000)).body;
+    } catch (err) {
+      return { ok: false, error: classifySdkError(err) };
+    }
+    const parsed = parseProgressBody(body);
+    if (!parsed.ok) return { ok: false, error: { class: 'bad_response', code: 'bad_response', retriable: true, message: parsed.detail } };
+    return { ok: true, value: parsed.value };
+  }
+}
+
+class DeadlineError extends Error {
+  override readonly name = 'RequestTimeoutError';
+}
+
+/** A backstop in case the SDK's own timers fail to fire: a poll must always end. */
+function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineError(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+}
