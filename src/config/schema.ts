@@ -71,7 +71,7 @@ const positiveNumber = (max: number) =>
     .pipe(z.number().gt(0, 'must be > 0').max(max, `must be <= ${max}`));
 
 const duration = (min: number, max: number) =>
-  z.string({ invalid_type_error: 'must be a duration such as "10s" or "500ms"' }).transform((s, ctx) => {
+  z.preprocess((v) => (v === 0n || v === 0 ? '0' : v), z.string({ invalid_type_error: 'must be a duration such as "10s" or "500ms"' }).transform((s, ctx) => {
     const ms = parseDuration(s);
     if (ms === undefined) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${JSON.stringify(s)} is not a duration such as "10s" or "500ms"` });
@@ -82,7 +82,7 @@ const duration = (min: number, max: number) =>
       return z.NEVER;
     }
     return ms;
-  });
+  }));
 
 const taskObject = z.object({ id: z.unknown(), name: z.string().max(256, 'must be at most 256 characters').optional() }).strict();
 

@@ -1,0 +1,238 @@
+import { describe, expect, it } from 'vitest';
+import type { PollerSettings } from '../../src/poller/poller.js';
+import { Poller } from '../../src/poller/poller.js';
+import type { CycleStats, PollObserver } from '../../src/poller/observer.js';
+import type { TickerFactory } from '../../src/poller/scheduler.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { FakeSource, NO_PERMISSION, ok, SERVER_ERROR, THROTTLED, fail } from '../fixtures/fakeSource.js';
+
+function settings(ids: string[], over: Partial<PollerSettings> = {}): PollerSettings {
+  return {
+    schedule: '*/30 * * * * *',
+    concurrency: 4,
+    retry: { maxAttempts: 3, initialBackoffMs: 100, maxBackoffMs: 1000, maxRetriesPerCycle: 100 },
+    rateLimit: { qps: 1000, burst: 1000 },
+    terminalRecheckIntervalMs: 600_000,
+    tasks: ids.map((id) => ({ id, name: `task-${id}` })),
+    ...over,
+  };
+}
+
+/** A ticker the test fires by hand; `nextTickAt` is the cycle deadline. */
+function manualTicker() {
+  const ticks: (() => void)[] = [];
+  let next = Infinity;
+  const factory: TickerFactory = (_s, onTick) => {
+    ticks.push(onTick);
+    return { nextTickAt: () => next, stop: () => ticks.splice(ticks.indexOf(onTick), 1) };
+  };
+  return { factory, tick: () => ticks.forEach((t) => t()), setNext: (n: number) => (next = n), count: () => ticks.length };
+}
+
+class RecordingObserver implements PollObserver {
+  cycles: CycleStats[] = [];
+  calls: string[] = [];
+  skipped = 0;
+  targetErrors: string[] = [];
+  apiCall(_a: string, code: string) {
+    this.calls.push(code);
+  }
+  targetInfoError(r: string) {
+    this.targetErrors.push(r);
+  }
+  cycleFinished(s: CycleStats) {
+    this.cycles.push(s);
+  }
+  tickSkipped() {
+    this.skipped++;
+  }
+  rateLimitChanged() {}
+}
+
+function setup(ids: string[], source = new FakeSource(), over: Partial<PollerSettings> = {}) {
+  const ticker = manualTicker();
+  const observer = new RecordingObserver();
+  let now = 1_000_000;
+  const sleeps: number[] = [];
+  const poller = new Poller({
+    source,
+    logger: silentLogger,
+    observer,
+    ticker: ticker.factory,
+    now: () => now,
+    random: () => 1,
+    sleep: async (ms) => {
+      sleeps.push(ms);
+      now += ms;
+    },
+  });
+  poller.configure(settings(ids, over));
+  const idle = async () => {
+    for (let i = 0; i < 100 && poller.busy; i++) await new Promise((r) => setTimeout(r, 1));
+  };
+  return { poller, source, ticker, observer, sleeps, idle, advance: (ms: number) => (now += ms), now: () => now };
+}
+
+describe('Poller', () => {
+  it('exports configured tasks before the first poll, then polls at once on start', async () => {
+    const t = setup(['1', '2']);
+    expect(t.poller.current().tasks.map((x) => x.id)).toEqual(['1', '2']);
+    expect(t.poller.ready).toBe(false);
+    t.poller.start();
+    await t.idle();
+    expect(t.source.calls.sort()).toEqual(['1', '2']);
+    expect(t.poller.ready).toBe(true);
+    expect(t.poller.current().tasks.every((x) => x.status === 'processing')).toBe(true);
+  });
+
+  it('never runs two cycles at once: a tick during a cycle is skipped and counted', async () => {
+    const t = setup(['1']);
+    let release!: () => void;
+    t.source.gate = new Promise((r) => (release = r));
+    t.poller.start();
+    await new Promise((r) => setTimeout(r, 5));
+    t.ticker.tick();
+    t.ticker.tick();
+    expect(t.observer.skipped).toBe(2);
+    release();
+    await t.idle();
+    t.source.gate = undefined;
+    t.ticker.tick();
+    await t.idle();
+    expect(t.source.calls).toEqual(['1', '1']);
+    expect(t.observer.cycles).toHaveLength(2);
+  });
+
+  it('publishes a snapshot only when the cycle is complete', async () => {
+    const t = setup(['1', '2']);
+    const generations: number[] = [];
+    t.poller.onSnapshot((s) => generations.push(s.tasks.filter((x) => x.status).length));
+    t.poller.start();
+    await t.idle();
+    expect(generations).toEqual([2]);
+  });
+
+  it('retries 5xx and throttling with backoff, never 403', async () => {
+    const src = new FakeSource()
+      .script('500', SERVER_ERROR, SERVER_ERROR, ok('Success'))
+      .script('429', THROTTLED, ok('Success'))
+      .script('403', NO_PERMISSION);
+    const t = setup(['500', '429', '403'], src, { concurrency: 1 });
+    await t.poller.runOnce();
+    expect(src.callsFor('500')).toBe(3);
+    expect(src.callsFor('429')).toBe(2);
+    expect(src.callsFor('403')).toBe(1);
+    expect(t.sleeps).toEqual([100, 200, 100]);
+    const byId = Object.fromEntries(t.poller.current().tasks.map((x) => [x.id, x]));
+    expect(byId['500']).toMatchObject({ status: 'success', lastPollOk: true });
+    expect(byId['403']).toMatchObject({ lastPollOk: false, lastError: { code: 'NoPermission' } });
+    expect(t.observer.calls.filter((c) => c === 'ServerError')).toHaveLength(2);
+    expect(t.observer.cycles[0]).toMatchObject({ result: 'partial', tasksPolled: 3, tasksFailed: 1, apiCalls: 6 });
+  });
+
+  it('stops retrying at the next tick so a cycle never runs into the next', async () => {
+    const src = new FakeSource(SERVER_ERROR);
+    const t = setup(['1'], src, { retry: { maxAttempts: 10, initialBackoffMs: 1000, maxBackoffMs: 1000, maxRetriesPerCycle: 100 } });
+    t.ticker.setNext(t.now() + 2500);
+    t.poller.start();
+    await t.idle();
+    expect(src.callsFor('1')).toBe(3); // t=0, +1000, +2000; the next retry would pass the tick
+    expect(t.observer.cycles[0]).toMatchObject({ result: 'failure', retriesDropped: 1 });
+  });
+
+  it('bounds retries per cycle over all tasks', async () => {
+    const src = new FakeSource(SERVER_ERROR);
+    const ids = Array.from({ length: 20 }, (_, i) => String(i + 1));
+    const t = setup(ids, src, { retry: { maxAttempts: 5, initialBackoffMs: 1, maxBackoffMs: 1, maxRetriesPerCycle: 7 } });
+    await t.poller.runOnce();
+    expect(src.calls).toHaveLength(20 + 7);
+  });
+
+  it('keeps the last known state through failures and exposes no status before a first success', async () => {
+    const src = new FakeSource().script('1', ok('Processing'), fail('timeout', 'timeout', true)).script('2', NO_PERMISSION);
+    const t = setup(['1', '2'], src, { retry: { maxAttempts: 1, initialBackoffMs: 1, maxBackoffMs: 1, maxRetriesPerCycle: 0 } });
+    await t.poller.runOnce();
+    const first = t.poller.current().tasks[0]!;
+    t.advance(30_000);
+    await t.poller.runOnce();
+    const [one, two] = t.poller.current().tasks;
+    expect(one).toMatchObject({ status: 'processing', lastPollOk: false, lastSuccessAt: first.lastSuccessAt, statusChangedAt: first.statusChangedAt, lastError: { class: 'timeout' } });
+    expect(two!.status).toBeUndefined();
+  });
+
+  it('re-checks terminal tasks only after the interval', async () => {
+    const src = new FakeSource().script('done', ok('Success')).script('busy', ok('Processing'));
+    const t = setup(['done', 'busy'], src, { terminalRecheckIntervalMs: 60_000 });
+    await t.poller.runOnce();
+    t.advance(30_000);
+    await t.poller.runOnce();
+    expect(src.callsFor('done')).toBe(1);
+    expect(src.callsFor('busy')).toBe(2);
+    expect(t.observer.cycles[1]).toMatchObject({ tasksPolled: 1, apiCalls: 1 });
+    expect(t.poller.current().tasks[0]!.status).toBe('success');
+    t.advance(30_000);
+    await t.poller.runOnce();
+    expect(src.callsFor('done')).toBe(2);
+  });
+
+  it('counts TargetInfo problems', async () => {
+    const src = new FakeSource().script('1', ok('Success', [], 'malformed: TargetInfo is not valid JSON'));
+    const t = setup(['1'], src);
+    await t.poller.runOnce();
+    expect(t.observer.targetErrors).toEqual(['malformed']);
+  });
+
+  it('a reload keeps unchanged tasks, drops removed ones and polls added ones at once', async () => {
+    const t = setup(['1', '2']);
+    t.poller.start();
+    await t.idle();
+    const kept = t.poller.current().tasks[0]!;
+    t.advance(1000);
+    const r = t.poller.configure(settings(['1', '3']));
+    expect(r).toEqual({ added: ['3'], removed: ['2'] });
+    expect(t.poller.current().tasks.map((x) => x.id)).toEqual(['1', '3']);
+    expect(t.poller.current().tasks[0]).toBe(kept);
+    await t.idle();
+    expect(t.source.calls.filter((c) => c === '3')).toHaveLength(1);
+    expect(t.source.callsFor('1')).toBe(1); // not re-polled by the reload
+    expect(t.poller.current().tasks[1]!.status).toBe('processing');
+  });
+
+  it('a reload during a cycle polls the added tasks right after it and ignores results of removed ones', async () => {
+    const t = setup(['1', '2']);
+    let release!: () => void;
+    t.source.gate = new Promise((r) => (release = r));
+    t.poller.start();
+    await new Promise((r) => setTimeout(r, 5));
+    t.poller.configure(settings(['1', '9']));
+    release();
+    t.source.gate = undefined;
+    await t.idle();
+    await t.idle();
+    expect(t.poller.current().tasks.map((x) => [x.id, x.status])).toEqual([
+      ['1', 'processing'],
+      ['9', 'processing'],
+    ]);
+  });
+
+  it('a changed schedule replaces the ticker', async () => {
+    const t = setup(['1']);
+    t.poller.start();
+    await t.idle();
+    t.poller.configure(settings(['1'], { schedule: '*/5 * * * * *' }));
+    expect(t.ticker.count()).toBe(1);
+  });
+
+  it('stop() abandons backoff waits', async () => {
+    const src = new FakeSource(SERVER_ERROR);
+    const ticker = manualTicker();
+    const poller = new Poller({ source: src, logger: silentLogger, ticker: ticker.factory });
+    poller.configure(settings(['1'], { retry: { maxAttempts: 5, initialBackoffMs: 60_000, maxBackoffMs: 60_000, maxRetriesPerCycle: 10 } }));
+    poller.start();
+    await new Promise((r) => setTimeout(r, 10));
+    const t0 = Date.now();
+    await poller.stop(1000);
+    expect(Date.now() - t0).toBeLessThan(500);
+    expect(ticker.count()).toBe(0);
+  });
+});
