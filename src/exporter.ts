@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import Credential, { Config as CredentialConfig } from '@alicloud/credentials';
+import { Config as CredentialConfig } from '@alicloud/credentials';
 import type { Flags } from './cli/flags.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { ExporterConfig } from './config/schema.js';
@@ -18,7 +18,7 @@ import { addSecret, type Logger } from './log/logger.js';
 import { ExpositionCache } from './metrics/cache.js';
 import { SelfMetrics } from './metrics/self.js';
 import { Poller } from './poller/poller.js';
-import { SasClient, type CredentialSource } from './sas/client.js';
+import { CredentialClient, SasClient, type CredentialSource } from './sas/client.js';
 import { REVISION, VERSION } from './version.js';
 
 export class StartupError extends Error {
@@ -27,7 +27,7 @@ export class StartupError extends Error {
 
 /** Resolves the default credential chain once, so a missing credential is a start-up error rather than failed polls. */
 async function resolveCredential(logger: Logger): Promise<CredentialSource> {
-  const credential = new Credential.default();
+  const credential = new CredentialClient();
   try {
     const c = await credential.getCredential();
     addSecret(c.accessKeySecret);
@@ -59,7 +59,7 @@ async function startEmbeddedSimulator(scenarioFile: string, logger: Logger): Pro
   const sim = await import('./simulator/index.js');
   const scenario = await sim.loadScenarioFile(scenarioFile);
   const handle = await sim.startSimulator({ scenario, host: '127.0.0.1', port: 0, log: (line: string) => logger.debug(line, { component: 'simulator' }) });
-  const credential = new Credential.default(
+  const credential = new CredentialClient(
     new CredentialConfig({ type: 'access_key', accessKeyId: sim.DEMO_CREDENTIALS.accessKeyId, accessKeySecret: sim.DEMO_CREDENTIALS.accessKeySecret }),
   );
   const banner = [
@@ -182,8 +182,9 @@ export async function startExporter(flags: Flags, logger: Logger): Promise<Runni
     throw new StartupError(`cannot listen on ${flags.listenAddress}: ${(err as Error).message}`);
   }
   poller.start();
-  const url = `${serving.url}${flags.telemetryPath}`;
+  const url = `${serving.url.replace(/\/$/, '').replace(/\/\/(\[::\]|0\.0\.0\.0)(?=:)/, '//localhost')}${flags.telemetryPath}`;
   logger.info('listening', { address: flags.listenAddress, metrics_url: url, tls: Boolean(webConfig?.tls), basic_auth: Boolean(webConfig?.basicAuthUsers) });
+  if (simulator) logger.warn(`*** DEMO MODE: open ${url} to see the simulated scans. ***`);
 
   const watcher = flags.watchConfig ? watchFile(flags.configFile, () => void reload('file change'), logger) : undefined;
 

@@ -6,6 +6,8 @@
 import client from 'prom-client';
 import type { CycleStats, PollObserver } from '../poller/observer.js';
 
+const GAUGES_NAMED_TOTAL = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 export interface SelfMetricsOptions {
   version: string;
   revision: string;
@@ -47,7 +49,12 @@ export class SelfMetrics implements PollObserver {
     const build = new client.Gauge({ name: 'aliyun_sas_exporter_build_info', help: 'Build information of the exporter. Always 1.', labelNames: ['version', 'revision', 'nodejs_version'] as const, registers });
     build.set({ version: opts.version, revision: opts.revision, nodejs_version: process.version }, 1);
     for (const result of ['success', 'partial', 'failure', 'skipped']) this.cycles.inc({ result }, 0);
-    if (opts.processMetrics !== false) client.collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
+    if (opts.processMetrics !== false) {
+      client.collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
+      // Gauges named *_total break the naming rules (promtool flags them); the
+      // same figures stay available without the suffix (nodejs_active_handles, ...).
+      for (const name of GAUGES_NAMED_TOTAL) this.registry.removeSingleMetric(name);
+    }
   }
 
   apiCall(action: string, code: string, durationSeconds: number): void {

@@ -10,8 +10,18 @@ import { classifySdkError } from './errors.js';
 import { parseProgressBody } from './normalize.js';
 import { ACTION, API_VERSION, type SasResult, type ScanTaskProgressSource } from './types.js';
 
+// These packages are CommonJS: under Node's ESM loader the default import is
+// the module object (class on `.default`); under bundlers it is the class.
+type Ctor<T> = T extends { default: infer C } ? C : T;
+function interop<T>(m: T): Ctor<T> {
+  return ((m as { default?: unknown }).default ?? m) as Ctor<T>;
+}
+const OpenApiClient = interop(OpenApi);
+const queryOf = interop(OpenApiUtil).query;
+export const CredentialClient = interop(Credential);
+
 /** A credential source as @alicloud/credentials shapes it. */
-export type CredentialSource = InstanceType<typeof Credential.default>;
+export type CredentialSource = InstanceType<typeof CredentialClient>;
 
 export interface SasClientOptions {
   /** host[:port] */
@@ -35,12 +45,12 @@ const PARAMS = new Params({
 });
 
 export class SasClient implements ScanTaskProgressSource {
-  private readonly client: InstanceType<typeof OpenApi.default>;
+  private readonly client: InstanceType<typeof OpenApiClient>;
   private readonly timeoutMs: number;
 
   constructor(opts: SasClientOptions) {
     this.timeoutMs = opts.requestTimeoutMs;
-    this.client = new OpenApi.default(
+    this.client = new OpenApiClient(
       new Config({
         credential: opts.credential,
         endpoint: opts.endpoint,
@@ -56,7 +66,7 @@ export class SasClient implements ScanTaskProgressSource {
 
   async describeScanTaskProgress(taskId: string): Promise<SasResult> {
     // TaskId goes out as the decimal string it is: never through a JS number.
-    const request = new OpenApiRequest({ query: OpenApiUtil.default.query({ TaskId: taskId }) });
+    const request = new OpenApiRequest({ query: queryOf({ TaskId: taskId }) });
     const runtime = new $Util.RuntimeOptions({ readTimeout: this.timeoutMs, connectTimeout: this.timeoutMs, autoretry: false });
     let body: unknown;
     try {

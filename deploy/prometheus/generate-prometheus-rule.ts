@@ -1,0 +1,109 @@
+/**
+ * Wraps deploy/prometheus/rules.yml into a prometheus-operator PrometheusRule
+ * and writes it to deploy/prometheus/prometheus-rule.yaml and
+ * deploy/kubernetes/prometheusrule.yaml (kustomize refuses files outside the
+ * kustomization's directory by default, so the copy lives there too).
+ *
+ *   npm run build && node dist/deploy/prometheus/generate-prometheus-rule.js
+ *   node dist/deploy/prometheus/generate-prometheus-rule.js --check   # exit 1 on drift
+ *
+ * The rule groups are carried over as text, so their comments and block
+ * scalars survive, and the result is checked to parse to the same groups;
+ * test/deploy/prometheus-rule.test.ts fails when the committed files differ
+ * from what this renders.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Document, parseDocument } from 'yaml';
+import { isMain, repoRoot } from '../lib/repo.js';
+
+export const RULES_FILE = 'deploy/prometheus/rules.yml';
+/** Every file rendered from RULES_FILE, relative to the repository root. */
+export const PROMETHEUS_RULE_FILES = ['deploy/prometheus/prometheus-rule.yaml', 'deploy/kubernetes/prometheusrule.yaml'] as const;
+
+export const PROMETHEUS_RULE_NAME = 'aliyun-sas-exporter';
+
+const HEADER = [
+  ` GENERATED from ${RULES_FILE} by deploy/prometheus/generate-prometheus-rule.ts: do not edit.`,
+  ' Regenerate: npm run build && node dist/deploy/prometheus/generate-prometheus-rule.js',
+  '',
+  ' prometheus-operator only loads PrometheusRules matched by the ruleSelector of',
+  ' its Prometheus resource: kube-prometheus-stack, for one, selects',
+  ' `release: <helm release name>`; add that label (for instance with a',
+  ' kustomize patch) if your Prometheus needs it.',
+].join('\n');
+
+/** Renders the PrometheusRule YAML for the text of rules.yml. */
+export function renderPrometheusRule(rulesYaml: string): string {
+  const source = parseDocument(rulesYaml, { prettyErrors: true });
+  if (source.errors.length > 0) throw new Error(`${RULES_FILE}: ${source.errors.map((e) => e.message).join('; ')}`);
+  const rules: unknown = source.toJS();
+  if (!isRecord(rules) || !Array.isArray(rules.groups) || rules.groups.length === 0) throw new Error(`${RULES_FILE}: no rule groups`);
+  const extra = Object.keys(rules).filter((k) => k !== 'groups');
+  if (extra.length > 0) throw new Error(`${RULES_FILE}: unexpected top-level keys ${extra.join(', ')}`);
+
+  // The groups are moved under spec: as text, indented by two spaces, so
+  // that comments, block scalars and line breaks stay exactly as written.
+  const lines = rulesYaml.replace(/\r\n/g, '\n').split('\n');
+  const start = lines.findIndex((l) => /^groups:\s*$/.test(l));
+  if (start < 0) throw new Error(`${RULES_FILE}: expected a line "groups:" at column 0`);
+  const body = lines
+    .slice(start)
+    .map((l) => (l.trim() === '' ? '' : `  ${l}`))
+    .join('\n')
+    .replace(/\n*$/, '\n');
+
+  const head = new Document({
+    apiVersion: 'monitoring.coreos.com/v1',
+    kind: 'PrometheusRule',
+    metadata: {
+      name: PROMETHEUS_RULE_NAME,
+      labels: {
+        'app.kubernetes.io/name': 'aliyun-sas-exporter',
+        'app.kubernetes.io/component': 'alerting-rules',
+      },
+    },
+  });
+  head.commentBefore = HEADER;
+  const rendered = `${head.toString()}spec:\n${body}`;
+
+  // The text transform must not change a thing: compare the parsed results.
+  const check: unknown = parseDocument(rendered).toJS();
+  if (!isRecord(check) || !isRecord(check.spec) || JSON.stringify(check.spec.groups) !== JSON.stringify(rules.groups)) {
+    throw new Error(`internal: the rendered PrometheusRule does not hold the groups of ${RULES_FILE}`);
+  }
+  return rendered;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Writes (or, with check, compares) every generated file; returns the drifted ones. */
+export function generate(root: string, check = false): string[] {
+  const rendered = renderPrometheusRule(readFileSync(path.join(root, RULES_FILE), 'utf8'));
+  const drifted: string[] = [];
+  for (const rel of PROMETHEUS_RULE_FILES) {
+    const file = path.join(root, rel);
+    let current: string | undefined;
+    try {
+      current = readFileSync(file, 'utf8');
+    } catch {
+      current = undefined;
+    }
+    if (current === rendered) continue;
+    drifted.push(rel);
+    if (!check) writeFileSync(file, rendered);
+  }
+  return drifted;
+}
+
+if (isMain(import.meta.url)) {
+  const check = process.argv.includes('--check');
+  const drifted = generate(repoRoot(import.meta.url), check);
+  if (check && drifted.length > 0) {
+    console.error(`out of date: ${drifted.join(', ')} (run without --check to regenerate)`);
+    process.exit(1);
+  }
+  for (const rel of drifted) console.log(`wrote ${rel}`);
+}

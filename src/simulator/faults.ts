@@ -1,0 +1,96 @@
+/**
+ * Which fault, if any, applies to a call. The choice is a pure function of
+ * the rules' state and the elapsed time; the only state is each rule's fire
+ * count and its own PRNG stream, so one task's traffic never shifts which
+ * calls of another task fail.
+ */
+import { FAULT_KINDS, type FaultKind, type FaultSpec } from './model.js';
+import { hash32, mulberry32 } from './prng.js';
+
+export interface FaultRule {
+  readonly spec: FaultSpec;
+  /** How many calls this rule has fired on. */
+  fired: number;
+  readonly random: () => number;
+}
+
+export interface FaultDecision {
+  /** Sum of the `latency` faults that fired. */
+  readonly latencyMs: number;
+  /** The first non-latency fault that fired: it decides the answer. */
+  readonly fault?: FaultSpec;
+  /** Every rule that fired, latency included, in order. */
+  readonly fired: readonly FaultSpec[];
+}
+
+/** `scope` names the owner ("task:282832", "global"), so each rule gets its own stream. */
+export function makeRules(specs: readonly FaultSpec[], seed: number, scope: string): FaultRule[] {
+  return specs.map((spec, i) => ({ spec, fired: 0, random: mulberry32(hash32(`${seed}/${scope}/${i}`)) }));
+}
+
+/** Whether the rule fires on this call; consumes a draw only when it had a chance to. */
+export function ruleFires(rule: FaultRule, elapsedMs: number): boolean {
+  const s = rule.spec;
+  if (s.fromMs !== undefined && elapsedMs < s.fromMs) return false;
+  if (s.toMs !== undefined && elapsedMs >= s.toMs) return false;
+  if (s.times !== undefined && rule.fired >= s.times) return false;
+  if (s.rate !== undefined && !(rule.random() < s.rate)) return false;
+  rule.fired++;
+  return true;
+}
+
+/**
+ * Rule lists are tried in the order given (the task's own, then the global
+ * ones). Latency adds up and lets evaluation go on, so a global delay
+ * composes with a task's error; the first other rule that fires wins.
+ */
+export function chooseFault(ruleLists: ReadonlyArray<readonly FaultRule[]>, elapsedMs: number): FaultDecision {
+  let latencyMs = 0;
+  const fired: FaultSpec[] = [];
+  for (const rules of ruleLists) {
+    for (const rule of rules) {
+      if (!ruleFires(rule, elapsedMs)) continue;
+      fired.push(rule.spec);
+      if (rule.spec.kind === 'latency') {
+        latencyMs += rule.spec.latencyMs ?? 0;
+        continue;
+      }
+      return { latencyMs, fault: rule.spec, fired };
+    }
+  }
+  return { latencyMs, fired };
+}
+
+/** The invariants the YAML schema enforces, for specs built in code (`handle.setFaults`). */
+export function checkFaultSpec(spec: FaultSpec): string | undefined {
+  if (!(FAULT_KINDS as readonly string[]).includes(spec.kind)) return `unknown fault kind ${JSON.stringify(spec.kind)}`;
+  if (spec.rate !== undefined && !(spec.rate >= 0 && spec.rate <= 1)) return 'rate must be between 0 and 1';
+  if (spec.times !== undefined && !(Number.isSafeInteger(spec.times) && spec.times > 0)) return 'times must be a positive integer';
+  for (const [name, v] of [['fromMs', spec.fromMs], ['toMs', spec.toMs], ['latencyMs', spec.latencyMs]] as const) {
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) return `${name} must be a non-negative number of milliseconds`;
+  }
+  if (spec.fromMs !== undefined && spec.toMs !== undefined && spec.toMs <= spec.fromMs) return 'the window must end after it starts';
+  if (spec.kind === 'api_error') {
+    if (!spec.code) return 'api_error needs a code';
+    if (spec.httpStatus !== undefined && !(Number.isInteger(spec.httpStatus) && spec.httpStatus >= 400 && spec.httpStatus <= 599)) {
+      return 'api_error http status must be 400..599';
+    }
+  }
+  return undefined;
+}
+
+/** The outcome label a fault is counted under when it decides the answer. */
+export function faultOutcome(kind: FaultKind, spec?: FaultSpec): string {
+  switch (kind) {
+    case 'no_permission':
+      return 'NoPermission';
+    case 'server_error':
+      return 'ServerError';
+    case 'throttling':
+      return 'Throttling.User';
+    case 'api_error':
+      return spec?.code ?? 'api_error';
+    default:
+      return kind;
+  }
+}
