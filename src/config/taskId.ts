@@ -8,8 +8,8 @@ export const MAX_TASK_ID = 9223372036854775807n; // 2^63 - 1
 export type TaskIdResult = { ok: true; id: string } | { ok: false; reason: string };
 
 /**
- * Accepts a bigint (the YAML parser is run with intAsBigInt) or a string of
- * decimal digits. Returns the canonical decimal form, so `5`, `"5"` and `"05"`
+ * Accepts a bigint (the YAML parser is run with intAsBigInt), a safe integer
+ * or a string of decimal digits. Returns the canonical decimal form, so `5`, `"5"` and `"05"`
  * are the same task.
  */
 export function parseTaskId(value: unknown): TaskIdResult {
@@ -21,12 +21,20 @@ export function parseTaskId(value: unknown): TaskIdResult {
     if (!/^[+-]?\d+$/.test(s)) return { ok: false, reason: `task ID ${JSON.stringify(value)} is not a decimal integer` };
     n = BigInt(s);
   } else if (typeof value === 'number') {
-    // Only non-integers reach here (integers arrive as bigint).
-    return { ok: false, reason: `task ID ${value} is not an integer` };
+    // YAML integers arrive as bigint; numbers come from code, and only safe integers are still exact.
+    if (!Number.isInteger(value)) return { ok: false, reason: `task ID ${value} is not an integer` };
+    if (!Number.isSafeInteger(value)) return { ok: false, reason: `task ID ${value} is above 2^53 and has lost precision; write it as a string` };
+    n = BigInt(value);
   } else {
     return { ok: false, reason: `task ID must be an integer or a string of digits, got ${value === null ? 'null' : typeof value}` };
   }
   if (n <= 0n) return { ok: false, reason: `task ID ${n} must be positive` };
   if (n > MAX_TASK_ID) return { ok: false, reason: `task ID ${n} is larger than 2^63-1` };
   return { ok: true, id: n.toString() };
+}
+
+/** The canonical decimal form, or undefined for anything that is not a positive long. */
+export function canonicalTaskId(value: unknown): string | undefined {
+  const r = parseTaskId(value);
+  return r.ok ? r.id : undefined;
 }

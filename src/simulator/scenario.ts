@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../config/duration.js';
 import {
   DEFAULT_LATENCY_MS,
   DEFAULT_SEED,
@@ -22,7 +22,7 @@ import {
   type ScanStatus,
   type TaskSpec,
 } from './model.js';
-import { canonicalTaskId } from './taskId.js';
+import { canonicalTaskId } from '../config/taskId.js';
 
 export { statusAt, settlesAtMs } from './timeline.js';
 

@@ -14,7 +14,7 @@ import type { FaultSpec, Scenario, TaskSpec } from './model.js';
 import { SlidingWindowLimiter } from './qps.js';
 import { EMPTY_500, GARBAGE_200, HTML_502, JSON_TYPE, NON_OBJECT_200, successBody, type RawAnswer } from './responses.js';
 import { MAX_DATE_SKEW_MS, NonceCache, parseQuery, verifySignature, type KeyPair } from './signature.js';
-import { canonicalTaskId } from './taskId.js';
+import { canonicalTaskId } from '../config/taskId.js';
 import { statusAt } from './timeline.js';
 
 export const ACTION = 'DescribeScanTaskProgress';
