@@ -5,6 +5,7 @@
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../log/logger.js';
+import { webHeadersMiddleware } from './headers.js';
 import { negotiate } from '../metrics/exposition.js';
 import type { ExpositionCache } from '../metrics/cache.js';
 import type { SelfMetrics } from '../metrics/self.js';
@@ -64,10 +65,7 @@ export function createApp(deps: AppDeps): express.Express {
   let scrapesInFlight = 0;
   const landing = landingPage(deps.telemetryPath);
 
-  app.use((_req, res, next) => {
-    if (deps.headers) for (const [k, v] of Object.entries(deps.headers())) res.setHeader(k, v);
-    next();
-  });
+  if (deps.headers) app.use(webHeadersMiddleware(deps.headers));
 
   const only =
     (methods: readonly string[]) =>
