@@ -28,10 +28,17 @@ export class StartupError extends Error {
 /** Resolves the default credential chain once, so a missing credential is a start-up error rather than failed polls. */
 async function resolveCredential(logger: Logger): Promise<CredentialSource> {
   const credential = new CredentialClient();
+  // STS and RRSA credentials are refreshed behind our back: teach the log
+  // scrubber every secret the chain hands out, not only the first.
+  const getCredential = credential.getCredential.bind(credential);
+  credential.getCredential = async () => {
+    const fresh = await getCredential();
+    addSecret(fresh.accessKeySecret);
+    addSecret(fresh.securityToken);
+    return fresh;
+  };
   try {
     const c = await credential.getCredential();
-    addSecret(c.accessKeySecret);
-    addSecret(c.securityToken);
     logger.info('credentials found', { provider: c.type ?? 'default', access_key_id: maskKeyId(c.accessKeyId) });
     return credential;
   } catch (err) {
