@@ -13,7 +13,7 @@ import { ACTION, API_VERSION, type SasResult, type ScanTaskProgressSource } from
 // These packages are CommonJS: under Node's ESM loader the default import is
 // the module object (class on `.default`); under bundlers it is the class.
 type Ctor<T> = T extends { default: infer C } ? C : T;
-function interop<T>(m: T): Ctor<T> {
+export function interop<T>(m: T): Ctor<T> {
   return ((m as { default?: unknown }).default ?? m) as Ctor<T>;
 }
 const OpenApiClient = interop(OpenApi);
@@ -32,7 +32,8 @@ export interface SasClientOptions {
   credential: CredentialSource;
 }
 
-const PARAMS = new Params({
+/** The call as the exporter makes it (RPC style, TaskId in the query). */
+export const PARAMS = new Params({
   action: ACTION,
   version: API_VERSION,
   protocol: 'HTTPS',

@@ -10,33 +10,16 @@ import { fileURLToPath } from 'node:url';
 import OpenApi, { Config, OpenApiRequest, Params } from '@alicloud/openapi-client';
 import OpenApiUtil from '@alicloud/openapi-util';
 import * as $Util from '@alicloud/tea-util';
+import { interop, PARAMS } from '../../src/sas/client.js';
 import { DEMO_CREDENTIALS, startSimulator, type SimulatorHandle, type SimulatorOptions } from '../../src/simulator/index.js';
 
-/**
- * These packages are CommonJS. Under plain Node the default import is the
- * module object (so the class is `.default`); under vitest's interop it is
- * the class itself. Accept both.
- */
-function interop<T>(m: { default: T }): T {
-  return ((m as { default?: T }).default ?? m) as T;
-}
 export const OpenApiClient = interop(OpenApi);
 export const Util = interop(OpenApiUtil);
 
 export const FIXTURES = fileURLToPath(new URL('../fixtures/scenarios/', import.meta.url));
 export const fixture = (name: string): string => `${FIXTURES}${name}`;
 
-export const PARAMS = new Params({
-  action: 'DescribeScanTaskProgress',
-  version: '2018-12-03',
-  protocol: 'HTTPS',
-  pathname: '/',
-  method: 'POST',
-  authType: 'AK',
-  style: 'RPC',
-  reqBodyType: 'formData',
-  bodyType: 'json',
-});
+export { PARAMS };
 
 export interface ClientOptions {
   accessKeyId?: string;
