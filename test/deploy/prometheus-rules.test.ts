@@ -56,7 +56,7 @@ describe('rules.yml content', () => {
   });
 
   it('every alert has a severity, a summary, a description and its README runbook anchor', () => {
-    const readme = read('deploy/README.md');
+    const readme = read('README.md');
     for (const a of alerts) {
       const name = a.alert as string;
       expect(['critical', 'warning'], name).toContain(a.labels?.severity);
@@ -72,8 +72,8 @@ describe('rules.yml content', () => {
     for (const r of rules) expect(r.expr, r.alert ?? r.record).not.toMatch(/on\s*\(\s*task_id\s*\)/);
   });
 
-  it('uses only metric names from docs/metrics.md', () => {
-    const doc = read('docs/metrics.md');
+  it('uses only metric names from the README', () => {
+    const doc = read('README.md');
     const documented = new Set([...doc.matchAll(/`(aliyun_sas_[a-z_]+)`/g)].map((m) => m[1]));
     const used = new Set(rules.flatMap((r) => [...r.expr.matchAll(/\b(aliyun_sas_[a-z_]+)\b/g)].map((m) => m[1]!.replace(/_bucket$/, ''))));
     for (const m of used) expect(documented, m).toContain(m);

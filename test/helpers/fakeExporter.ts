@@ -1,5 +1,5 @@
 /**
- * A stand-in for aliyun-sas-exporter's /metrics, following docs/metrics.md:
+ * A stand-in for aliyun-sas-exporter's /metrics, following the README metrics reference:
  * an HTTP server on a free loopback port whose counters grow with every
  * scrape. For testing rules and dashboard queries against a real Prometheus
  * without the exporter (or the Alibaba Cloud API).
