@@ -10,7 +10,7 @@ import { Config as CredentialConfig } from '@alicloud/credentials';
 import type { Flags } from './cli/flags.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { ExporterConfig } from './config/schema.js';
-import { createApp, type ReloadOutcome } from './http/app.js';
+import { createRequestListener, type ReloadOutcome } from './http/app.js';
 import { basicAuthMiddleware } from './http/basicAuth.js';
 import { parseListenAddress, startServer, type ServingHandle } from './http/listen.js';
 import { loadWebConfig, type WebConfig } from './http/webConfig.js';
@@ -117,14 +117,23 @@ export async function startExporter(flags: Flags, logger: Logger): Promise<Runni
   const makeClient = (c: ExporterConfig) =>
     new SasClient({ endpoint: endpointOf(c), protocol: protocolOf(c), region: c.region, requestTimeoutMs: c.requestTimeoutMs, credential });
 
-  const cache = new ExpositionCache(() => self.render());
+  const cache = new ExpositionCache(() => self.renderParts());
   const pollerLogger = logger.child({ component: 'poller' });
   const poller = new Poller({ source: makeClient(config), logger: pollerLogger, observer: self });
+  // Ready once the first cycle's results are what /metrics serves: the
+  // snapshot that ends the first cycle must have been rendered, not only
+  // published (a scrape right after /-/ready said 200 showed no poll results).
+  let firstCycleGeneration: number | undefined;
   poller.onSnapshot((snap) => {
+    if (firstCycleGeneration === undefined && poller.ready) firstCycleGeneration = snap.generation;
     cache.update(snap).catch((err: unknown) => logger.error('rendering metrics failed', { err: String(err) }));
   });
+  // aliyun_sas_tasks follows the task series being served, not the file just
+  // read: set at reload time, a scrape during the render of the new snapshot
+  // showed the new count beside the old task set.
+  cache.onRendered((_generation, _ms, snap) => self.tasks.set(snap.tasks.length));
   poller.configure(config);
-  self.configLoaded(true, Date.now(), config.tasks.length);
+  self.configLoaded(true, Date.now());
   logger.info('configuration loaded', { file: flags.configFile, tasks: config.tasks.length, endpoint: endpointOf(config), schedule: config.schedule });
 
   let reloading: Promise<ReloadOutcome> | undefined;
@@ -157,7 +166,7 @@ export async function startExporter(flags: Flags, logger: Logger): Promise<Runni
     }
     const { added, removed } = poller.configure(next);
     config = next;
-    self.configLoaded(true, Date.now(), next.tasks.length);
+    self.configLoaded(true, Date.now());
     logger.info('configuration reloaded', { trigger, tasks: next.tasks.length, added: added.length, removed: removed.length, schedule: next.schedule });
     return { ok: true };
   };
@@ -170,12 +179,12 @@ export async function startExporter(flags: Flags, logger: Logger): Promise<Runni
     return run;
   };
 
-  const app = createApp({
+  const app = createRequestListener({
     telemetryPath: flags.telemetryPath,
     cache,
     self,
     logger: logger.child({ component: 'http' }),
-    isReady: () => poller.ready,
+    isReady: () => firstCycleGeneration !== undefined && cache.generation >= firstCycleGeneration,
     reload: flags.enableLifecycle ? () => reload('http') : undefined,
     auth: basicAuthMiddleware(() => webConfig?.basicAuthUsers),
     headers: () => webConfig?.headers ?? {},

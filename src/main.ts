@@ -36,7 +36,21 @@ async function main(): Promise<void> {
     process.exit(1);
   });
 
-  let exporter: RunningExporter;
+  let exporter: RunningExporter | undefined;
+  // Installed before start-up: without a handler Node dies of a SIGHUP, and
+  // start-up can take seconds (the credential chain, an ECS metadata or
+  // credentials URI round trip), long enough for a reload sent by a
+  // supervisor to kill the exporter. One that arrives early is run once up.
+  let reloadWhenStarted = false;
+  process.on('SIGHUP', () => {
+    if (!exporter) {
+      logger.info('SIGHUP received during start-up: reloading once started');
+      reloadWhenStarted = true;
+      return;
+    }
+    logger.info('SIGHUP received: reloading configuration');
+    void exporter.reload('SIGHUP');
+  });
   try {
     logger.info('starting aliyun-sas-exporter', { version: VERSION, node: process.version });
     exporter = await startExporter(flags, logger);
@@ -49,10 +63,8 @@ async function main(): Promise<void> {
     throw err;
   }
 
-  process.on('SIGHUP', () => {
-    logger.info('SIGHUP received: reloading configuration');
-    void exporter.reload('SIGHUP');
-  });
+  const running = exporter;
+  if (reloadWhenStarted) void running.reload('SIGHUP');
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -63,7 +75,7 @@ async function main(): Promise<void> {
       process.exit(0);
     }, SHUTDOWN_DEADLINE_MS);
     force.unref();
-    exporter.stop().then(
+    running.stop().then(
       () => {
         logger.info('stopped');
         process.exit(0);

@@ -2,21 +2,45 @@
  * The exporter's own metrics (API calls, cycles, config, HTTP, process),
  * kept in a prom-client registry and rendered per scrape: they are few.
  * Implements the poller's observer, so the poller needs no metrics library.
+ *
+ * prom-client's default process metrics cost ~1 ms to collect (they read
+ * /proc, walk handles and heap spaces), ten times the exporter's own
+ * families, so they live in a registry of their own whose text is reused for
+ * up to PROCESS_METRICS_MAX_AGE_MS: a scrape burst collects them once, while
+ * the exporter's counters are always rendered fresh.
  */
 import client from 'prom-client';
 import type { CycleStats, PollObserver } from '../poller/observer.js';
 
+/** How long the default process metrics' text is reused; well under any scrape interval. */
+export const PROCESS_METRICS_MAX_AGE_MS = 1000;
+
 const GAUGES_NAMED_TOTAL = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+/** Self-metrics text split by how often it changes. */
+export interface SelfParts {
+  /** Changes from one scrape to the next (counters of scrapes, API calls...). */
+  readonly volatile: string;
+  /** Changes rarely: the same string object while unchanged. */
+  readonly stable?: string;
+}
 
 export interface SelfMetricsOptions {
   version: string;
   revision: string;
   /** Default process metrics (off in unit tests, where they vary). */
   processMetrics?: boolean;
+  /** Monotonic ms, for the process metrics' reuse window (tests). */
+  now?: () => number;
 }
 
 export class SelfMetrics implements PollObserver {
+  /** The exporter's own families, rendered at every scrape. */
   readonly registry = new client.Registry();
+  /** prom-client's default process metrics, when enabled; rendered at most once per PROCESS_METRICS_MAX_AGE_MS. */
+  private readonly processRegistry: client.Registry | undefined;
+  private processText: { at: number; text: Promise<string> } | undefined;
+  private readonly clock: () => number;
   private readonly apiRequests;
   private readonly apiDuration;
   private readonly rateLimit;
@@ -49,11 +73,13 @@ export class SelfMetrics implements PollObserver {
     const build = new client.Gauge({ name: 'aliyun_sas_exporter_build_info', help: 'Build information of the exporter. Always 1.', labelNames: ['version', 'revision', 'nodejs_version'] as const, registers });
     build.set({ version: opts.version, revision: opts.revision, nodejs_version: process.version }, 1);
     for (const result of ['success', 'partial', 'failure', 'skipped']) this.cycles.inc({ result }, 0);
+    this.clock = opts.now ?? (() => performance.now());
     if (opts.processMetrics !== false) {
-      client.collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
+      this.processRegistry = new client.Registry();
+      client.collectDefaultMetrics({ register: this.processRegistry, eventLoopMonitoringPrecision: 10 });
       // Gauges named *_total break the naming rules (promtool flags them); the
       // same figures stay available without the suffix (nodejs_active_handles, ...).
-      for (const name of GAUGES_NAMED_TOTAL) this.registry.removeSingleMetric(name);
+      for (const name of GAUGES_NAMED_TOTAL) this.processRegistry.removeSingleMetric(name);
     }
   }
 
@@ -92,8 +118,34 @@ export class SelfMetrics implements PollObserver {
     this.scrapes.inc({ code: String(code) });
   }
 
-  /** Text exposition of the self-metrics. */
-  render(): Promise<string> {
-    return this.registry.metrics();
+  /** Text exposition of the self-metrics: the exporter's own families, then the process metrics. */
+  async render(): Promise<string> {
+    const { volatile, stable } = await this.renderParts();
+    return stable === undefined ? volatile : `${volatile}\n${stable}`;
+  }
+
+  /**
+   * The same text in two parts, for the exposition cache: the exporter's own
+   * families, which change with every scrape, and the process metrics, the
+   * very same string for up to PROCESS_METRICS_MAX_AGE_MS (so their
+   * compressed form can be reused). render() is volatile + "\n" + stable.
+   */
+  async renderParts(): Promise<SelfParts> {
+    const volatile = await this.registry.metrics();
+    if (!this.processRegistry) return { volatile };
+    return { volatile, stable: await this.processMetricsText(this.processRegistry) };
+  }
+
+  private processMetricsText(registry: client.Registry): Promise<string> {
+    const now = this.clock();
+    if (!this.processText || now - this.processText.at >= PROCESS_METRICS_MAX_AGE_MS) {
+      const text = registry.metrics();
+      this.processText = { at: now, text };
+      // A failed collection is not kept: the next scrape tries again.
+      text.catch(() => {
+        if (this.processText?.text === text) this.processText = undefined;
+      });
+    }
+    return this.processText.text;
   }
 }

@@ -3,6 +3,7 @@
  * schedule (the first at once), never two at a time; publishes an immutable
  * snapshot at the end of each cycle and on every reload.
  */
+import { setMaxListeners } from 'node:events';
 import type { ExporterConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { SasResult, ScanTaskProgressSource } from '../sas/types.js';
@@ -61,6 +62,9 @@ export class Poller {
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
     this.sleep = deps.sleep ?? abortableSleep;
+    // Every waiting worker listens on this signal (rate limiter, retry back-off):
+    // with concurrency above 10 Node would warn of a listener leak that is none.
+    setMaxListeners(0, this.abort.signal);
   }
 
   /** True once the first cycle has finished. */

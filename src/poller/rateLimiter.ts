@@ -12,6 +12,16 @@ export interface RateLimiterOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
+/** Slack for floating-point refills: 0.9999999999 tokens is a token. */
+const EPS = 1e-9;
+
+interface Waiter {
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
 export class RateLimiter {
   private maxQps: number;
   private rate: number;
@@ -22,6 +32,11 @@ export class RateLimiter {
   private readonly now: () => number;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private listener: ((qps: number) => void) | undefined;
+  /** Callers waiting for a token, oldest first (from `head`). */
+  private queue: Waiter[] = [];
+  private head = 0;
+  /** The one pending wake-up, if any; aborting it cancels it. */
+  private timer: AbortController | undefined;
 
   constructor(opts: RateLimiterOptions) {
     this.now = opts.now ?? (() => performance.now());
@@ -52,13 +67,36 @@ export class RateLimiter {
     this.setRate(slowedDown ? Math.min(this.rate, qps) : qps);
   }
 
-  /** Waits for a token. Waiters are served in arrival order: each reserves its slot before sleeping. */
-  async acquire(signal?: AbortSignal): Promise<void> {
-    this.refill();
-    this.tokens -= 1;
-    if (this.tokens >= 0) return;
-    const waitMs = (-this.tokens / this.rate) * 1000;
-    await this.sleep(waitMs, signal);
+  /**
+   * Waits for a token; waiters are served in arrival order. The token is
+   * taken when the caller is released, not reserved ahead of time: when the
+   * process was busy and a wake-up came late, the calls due meanwhile go out
+   * at most `burst` at once, so no one-second window carries more than
+   * rate + burst calls. (Slots reserved in advance would all fire together
+   * after a stall and exceed the service's per-second flow control.)
+   */
+  acquire(signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(new AbortedError('aborted'));
+    if (this.waiting() === 0) {
+      this.refill();
+      if (this.tokens >= 1 - EPS) {
+        this.tokens -= 1;
+        return Promise.resolve();
+      }
+    }
+    return new Promise<void>((resolve, reject) => {
+      const w: Waiter = { resolve, reject };
+      if (signal) {
+        w.signal = signal;
+        w.onAbort = () => {
+          this.remove(w);
+          reject(new AbortedError('aborted'));
+        };
+        signal.addEventListener('abort', w.onAbort, { once: true });
+      }
+      this.queue.push(w);
+      this.schedule();
+    });
   }
 
   onThrottled(): void {
@@ -69,11 +107,67 @@ export class RateLimiter {
     if (this.rate < this.maxQps) this.setRate(Math.min(this.maxQps, this.rate + this.maxQps / 20));
   }
 
+  private waiting(): number {
+    return this.queue.length - this.head;
+  }
+
+  private remove(w: Waiter): void {
+    const i = this.queue.indexOf(w, this.head);
+    if (i >= 0) this.queue.splice(i, 1);
+    if (this.waiting() === 0) this.cancelTimer();
+  }
+
+  private cancelTimer(): void {
+    this.timer?.abort();
+    this.timer = undefined;
+  }
+
+  /** Sleeps until the next token is due, unless a wake-up is already pending. */
+  private schedule(): void {
+    if (this.timer || this.waiting() === 0) return;
+    this.refill();
+    const waitMs = Math.max(0, ((1 - this.tokens) / this.rate) * 1000);
+    const timer = new AbortController();
+    this.timer = timer;
+    this.sleep(waitMs, timer.signal).then(
+      () => {
+        if (this.timer !== timer) return; // cancelled or replaced
+        this.timer = undefined;
+        this.release();
+      },
+      () => {
+        if (this.timer === timer) this.timer = undefined;
+      },
+    );
+  }
+
+  /** Hands out the tokens there are now, oldest waiter first, then sleeps again if anyone is left. */
+  private release(): void {
+    this.refill();
+    while (this.waiting() > 0 && this.tokens >= 1 - EPS) {
+      const w = this.queue[this.head]!;
+      this.queue[this.head++] = undefined as unknown as Waiter;
+      this.tokens -= 1;
+      if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
+      w.resolve();
+    }
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    this.schedule();
+  }
+
   private setRate(qps: number): void {
     this.refill();
     if (qps === this.rate) return;
     this.rate = qps;
     this.listener?.(qps);
+    // A pending wake-up was computed at the old rate.
+    if (this.timer) {
+      this.cancelTimer();
+      this.schedule();
+    }
   }
 
   private refill(): void {

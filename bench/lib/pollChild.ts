@@ -1,0 +1,117 @@
+/**
+ * Child process for the polling phase: the exporter's own components wired
+ * as src/exporter.ts wires them (SasClient through the real SDK -> Poller ->
+ * ExpositionCache -> request listener -> startServer), against the simulator
+ * process. Cycles are started by the parent (no cron), so each is measured
+ * whole; the render that follows a cycle is awaited and timed too.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Config as CredentialConfig } from '@alicloud/credentials';
+import { loadConfig } from '../../src/config/load.js';
+import { createRequestListener } from '../../src/http/app.js';
+import { startServer, type ServingHandle } from '../../src/http/listen.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { ExpositionCache } from '../../src/metrics/cache.js';
+import { SelfMetrics } from '../../src/metrics/self.js';
+import { Poller } from '../../src/poller/poller.js';
+import { CredentialClient, SasClient } from '../../src/sas/client.js';
+import { DEMO_CREDENTIALS } from '../../src/simulator/index.js';
+import { memory, serve } from './ipc.js';
+import { slidingWindowMax } from './simulator.js';
+
+let poller: Poller | undefined;
+let cache: ExpositionCache | undefined;
+let server: ServingHandle | undefined;
+const renders = new Map<number, number>();
+let callTimes: number[] = [];
+const waiters = new Map<number, (ms: number) => void>();
+const RESOLUTION_MS = 1;
+const eld = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+
+function rendered(generation: number): Promise<number> {
+  const ms = renders.get(generation);
+  if (ms !== undefined) return Promise.resolve(ms);
+  return new Promise((resolve) => waiters.set(generation, resolve));
+}
+
+async function init(a: { configFile: string }) {
+  const config = await loadConfig(a.configFile);
+  const credential = new CredentialClient(
+    new CredentialConfig({ type: 'access_key', accessKeyId: DEMO_CREDENTIALS.accessKeyId, accessKeySecret: DEMO_CREDENTIALS.accessKeySecret }),
+  );
+  const self = new SelfMetrics({ version: 'bench', revision: 'bench' });
+  cache = new ExpositionCache(() => self.renderParts());
+  cache.onRendered((g, ms) => {
+    renders.set(g, ms);
+    waiters.get(g)?.(ms);
+    waiters.delete(g);
+  });
+  const source = new SasClient({ endpoint: config.endpoint, protocol: config.protocol, region: config.region, requestTimeoutMs: config.requestTimeoutMs, credential });
+  // Warm-up calls outside the poller (its task states stay untouched): the
+  // SDK's first calls load and JIT-compile code, a one-off start-up cost that
+  // would otherwise land in the measured cycle. The parent resets the
+  // simulator's counters afterwards.
+  const ids = config.tasks.slice(0, 200).map((t) => t.id);
+  await Promise.all(
+    Array.from({ length: 10 }, async (_, w) => {
+      for (let i = w; i < ids.length; i += 10) {
+        const r = await source.describeScanTaskProgress(ids[i]!);
+        if (!r.ok) throw new Error(`warm-up call failed: ${r.error.code} ${r.error.message}`);
+      }
+    }),
+  );
+  // Call start times as the exporter sees them (after the rate limiter), to
+  // tell the limiter's own spacing from jitter added on the way to the simulator.
+  const timed = {
+    describeScanTaskProgress: (id: string) => {
+      callTimes.push(performance.now());
+      return source.describeScanTaskProgress(id);
+    },
+  };
+  poller = new Poller({ source: timed, logger: silentLogger, observer: self });
+  const c = cache;
+  poller.onSnapshot((snap) => void c.update(snap));
+  poller.configure(config);
+  self.configLoaded(true, Date.now(), config.tasks.length);
+  server = await startServer(createRequestListener({ telemetryPath: '/metrics', cache, self, logger: silentLogger, isReady: () => poller!.ready }), {
+    host: '127.0.0.1',
+    port: 0,
+  });
+  await rendered(poller.current().generation);
+  return { url: `http://127.0.0.1:${server.address.port}`, tasks: config.tasks.length, qps: config.rateLimit.qps, burst: config.rateLimit.burst, concurrency: config.concurrency };
+}
+
+/** One whole cycle, then the render of its snapshot; event-loop delay over both. */
+async function cycle() {
+  eld.reset();
+  eld.enable();
+  callTimes = [];
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const stats = await poller!.runOnce();
+  const cycleEnd = performance.now();
+  const renderMs = await rendered(poller!.current().generation);
+  const totalMs = performance.now() - t0;
+  eld.disable();
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    stats,
+    cycleMs: cycleEnd - t0,
+    renderMs,
+    renderDoneAtMs: totalMs,
+    clientSlidingMax: slidingWindowMax(callTimes),
+    /** CPU time of this process over cycle + render, in % of one core. */
+    cpuPercent: ((cpu.user + cpu.system) / 1000 / totalMs) * 100,
+    eventLoop: { resolutionMs: RESOLUTION_MS, p50Ms: eld.percentile(50) / 1e6, p99Ms: eld.percentile(99) / 1e6, maxMs: eld.max / 1e6 },
+  };
+}
+
+serve({
+  init,
+  cycle,
+  memory: (a: { gc: boolean }) => memory(a.gc),
+  close: async () => {
+    await poller?.stop(1_000);
+    await server?.close(1_000);
+  },
+});

@@ -1,0 +1,188 @@
+/** The one markdown table, the goals with PASS/FAIL, and the JSON written next to it. */
+import type { PollResult } from './poll.js';
+import type { RenderResult } from './render.js';
+import type { RssResult } from './rss.js';
+import type { ScrapeResult } from './scrape.js';
+
+export interface Machine {
+  readonly cpu: string;
+  readonly cores: number;
+  readonly node: string;
+  readonly platform: string;
+  readonly loadClient: string;
+  readonly baseline: string;
+}
+
+export interface SizeResult {
+  readonly tasks: number;
+  readonly targets: number;
+  readonly render: RenderResult;
+  readonly scrape: ScrapeResult;
+  readonly rss: RssResult;
+  readonly poll?: PollResult;
+}
+
+export interface Goal {
+  readonly id: string;
+  readonly goal: string;
+  readonly measured: string;
+  readonly pass: boolean;
+}
+
+const THRESHOLDS = {
+  renderRatio: 0.25,
+  rpsRatio: 1.0,
+  p99Ratio: 1.5,
+  rssMb: 250,
+  qpsShare: 0.95,
+  healthP99Ms: 50,
+} as const;
+
+const n = (x: number, d = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : String(x));
+const mb = (bytes: number) => (bytes >= 1e6 ? `${n(bytes / 1e6, 1)} MB` : `${n(bytes / 1e3, 0)} KB`);
+const ms = (x: number) => `${n(x, x < 10 ? 1 : 0)} ms`;
+const sign = (x: number) => `${x >= 0 ? '+' : ''}${n(x, 1)}`;
+const pf = (b: boolean) => (b ? '**PASS**' : '**FAIL**');
+
+export function evaluate(r: SizeResult): Goal[] {
+  const goals: Goal[] = [];
+  const sc = r.scrape;
+  goals.push({
+    id: 'render-once',
+    goal: 'task series rendered once per snapshot, never per scrape',
+    measured: `${sc.rendersDuringLoad} renders during ${n(sc.scrapesServed)} scrapes; ${r.rss.renders} renders for ${r.rss.cycles.length} snapshots during ${n(r.rss.scrapes)} scrapes`,
+    pass: sc.rendersDuringLoad === 0 && sc.scrapesServed > 0 && r.rss.renders === r.rss.cycles.length,
+  });
+  for (const c of sc.cases) {
+    goals.push({
+      id: `scrape-${c.encoding}-c${c.connections}`,
+      goal: `${c.encoding} c=${c.connections}: req/s >= ${THRESHOLDS.rpsRatio}x baseline, p99 <= ${THRESHOLDS.p99Ratio}x`,
+      measured: `req/s x${n(c.rpsRatio, 2)}, p99 x${n(c.p99Ratio, 2)}`,
+      pass: c.rpsRatio >= THRESHOLDS.rpsRatio && c.p99Ratio <= THRESHOLDS.p99Ratio,
+    });
+  }
+  goals.push({
+    id: 'render-vs-prom-client',
+    goal: `render <= ${THRESHOLDS.renderRatio} x prom-client metrics(), same series`,
+    measured: `x${n(r.render.ratio, 2)}, ${r.render.equivalence.byteEqual ? 'byte-equal' : r.render.equivalence.sameSeries ? 'same series' : 'DIFFERENT'}`,
+    pass: r.render.ratio <= THRESHOLDS.renderRatio && r.render.equivalence.sameSeries,
+  });
+  goals.push({
+    id: 'rss',
+    goal: `RSS under scraping <= ${THRESHOLDS.rssMb} MB, flat across cycles`,
+    measured: `peak ${n(r.rss.maxPeakRssMb)} MB; peak slope ${n(r.rss.peakSlopeMbPerCycle, 1)} MB/cycle; after GC ${sign(r.rss.rssGrowthMb)} MB RSS, ${sign(r.rss.heapGrowthMb)} MB heap (cycle 2 -> last)`,
+    pass: r.rss.maxPeakRssMb <= THRESHOLDS.rssMb && r.rss.flat,
+  });
+  const p = r.poll;
+  if (p) {
+    const limit = p.budgetQps + p.burst;
+    goals.push({
+      id: 'poll-qps',
+      goal: `cycle >= ${THRESHOLDS.qpsShare * 100}% of ${p.budgetQps} qps, no 1-s bucket > ${limit}`,
+      measured: `${n(p.cycle1.achievedQps, 1)} qps (${n((100 * p.cycle1.achievedQps) / p.budgetQps, 1)}%), max ${p.maxPerSecond}/s, ${p.throttled} throttled`,
+      pass: p.cycle1.achievedQps >= THRESHOLDS.qpsShare * p.budgetQps && p.maxPerSecond <= limit && p.throttled === 0 && p.cycle1.failed === 0,
+    });
+    goals.push({
+      id: 'poll-terminal',
+      goal: 'next cycle polls only the active tasks',
+      measured: `${n(p.cycle2.calls)} calls for ${n(p.cycle2.activeTasks)} active tasks`,
+      pass: p.cycle2.calls === p.cycle2.activeTasks && p.cycle2.simulatorCalls === p.cycle2.activeTasks,
+    });
+    goals.push({
+      id: 'health',
+      goal: `/-/healthy p99 < ${THRESHOLDS.healthP99Ms} ms during a cycle + render; lag metric exported`,
+      measured: `p99 ${ms(p.health.p99Ms)} (${p.health.probes} probes, ${p.health.failures} failed); nodejs_eventloop_lag_p99_seconds ${p.promEventLoopLagP99Seconds === undefined ? 'ABSENT' : 'present'}`,
+      pass: p.health.p99Ms < THRESHOLDS.healthP99Ms && p.health.failures === 0 && p.promEventLoopLagP99Seconds !== undefined,
+    });
+  }
+  return goals;
+}
+
+export function table(machine: Machine, results: readonly SizeResult[], goalTasks: number, goals: readonly Goal[], note: string): string {
+  const cols = results.map((r) => `T=${n(r.tasks)} x ${r.targets}`);
+  const goal = (id: string) => goals.find((g) => g.id === id);
+  const rows: string[][] = [];
+  const row = (label: string, values: (r: SizeResult) => string, goalText: string, goalId?: string) => {
+    const g = goalId ? goal(goalId) : undefined;
+    rows.push([label, ...results.map(values), goalText, g ? pf(g.pass) : '']);
+  };
+  const info = (label: string, value: string) => rows.push([label, value, ...results.slice(1).map(() => ''), '', '']);
+  info('Machine', `${machine.cpu}, ${machine.cores} cores, ${machine.platform}, Node ${machine.node}`);
+  info('Load client', machine.loadClient);
+  info('Baseline', machine.baseline);
+  row('Series (task families)', (r) => n(r.render.series), '');
+  row('Payload plain / gzip', (r) => `${mb(r.render.plainBytes)} / ${mb(r.render.gzipBytes)}`, '');
+  row(
+    'Render one snapshot: ours / prom-client `metrics()` (ratio)',
+    (r) => `${ms(r.render.oursRenderMs)} / ${ms(r.render.promMetricsMs)} (x${n(r.render.ratio, 2)}); ${r.render.equivalence.byteEqual ? 'byte-equal' : 'same series'}`,
+    `<= x${THRESHOLDS.renderRatio}, same series`,
+    'render-vs-prom-client',
+  );
+  row('  + gzip -6 (thread pool); prom-client `set()` of all series', (r) => `${ms(r.render.gzipMs)}; ${ms(r.render.promSetMs)}`, '');
+  row(
+    'Task-series renders caused by scrapes',
+    (r) => `${r.scrape.rendersDuringLoad} in ${n(r.scrape.scrapesServed)} scrapes; ${r.rss.renders} for ${r.rss.cycles.length} snapshots`,
+    '0; 1 per snapshot',
+    'render-once',
+  );
+  const caseIds = results[0]?.scrape.cases.map((c) => [c.encoding, c.connections] as const) ?? [];
+  for (const [enc, c] of caseIds) {
+    row(
+      `Scrape ${enc}, ${c} conn: req/s ours / baseline (ratio)`,
+      (r) => {
+        const k = r.scrape.cases.find((x) => x.encoding === enc && x.connections === c)!;
+        return `${n(k.ours.rps)} / ${n(k.baseline.rps)} (x${n(k.rpsRatio, 2)})`;
+      },
+      `>= x${THRESHOLDS.rpsRatio}`,
+    );
+    row(
+      `Scrape ${enc}, ${c} conn: p50, p99 ours / baseline (p99 ratio)`,
+      (r) => {
+        const k = r.scrape.cases.find((x) => x.encoding === enc && x.connections === c)!;
+        return `p50 ${ms(k.ours.p50Ms)} / ${ms(k.baseline.p50Ms)}; p99 ${ms(k.ours.p99Ms)} / ${ms(k.baseline.p99Ms)} (x${n(k.p99Ratio, 2)})`;
+      },
+      `p99 <= x${THRESHOLDS.p99Ratio}`,
+      `scrape-${enc}-c${c}`,
+    );
+  }
+  row(
+    'RSS under continuous scraping: peak per snapshot cycle',
+    (r) => `${r.rss.cycles.map((c) => n(c.peakRssMb)).join(', ')} MB (slope ${sign(r.rss.peakSlopeMbPerCycle)} MB/cycle)`,
+    `<= ${THRESHOLDS.rssMb} MB, flat`,
+    'rss',
+  );
+  row('  after GC per cycle: RSS; heap used', (r) => `${r.rss.cycles.map((c) => n(c.rssAfterGcMb)).join(', ')} MB; ${r.rss.cycles.map((c) => n(c.heapUsedAfterGcMb)).join(', ')} MB`, '');
+  const poll = (f: (p: PollResult) => string) => (r: SizeResult) => (r.poll ? f(r.poll) : 'n/a (poll phase at T <= 10,000)');
+  row(
+    'Poll cycle: QPS achieved / budget (max per 1-s bucket; sliding)',
+    poll((p) => `${n(p.cycle1.achievedQps, 1)} / ${p.budgetQps} (${n((100 * p.cycle1.achievedQps) / p.budgetQps, 1)}%); max ${p.maxPerSecond}/s; sliding 1 s: ${p.maxSlidingWindowClient} sent, ${p.maxSlidingWindow} arrived`),
+    `>= ${THRESHOLDS.qpsShare * 100}%, <= budget+burst`,
+    'poll-qps',
+  );
+  row(
+    'Poll: API calls cycle 1 -> cycle 2 (active tasks)',
+    poll((p) => `${n(p.cycle1.calls)} in ${n(p.cycle1.durationMs / 1000, 1)} s -> ${n(p.cycle2.calls)} (${n(p.cycle2.activeTasks)} active)`),
+    'cycle 2 = active',
+    'poll-terminal',
+  );
+  row(
+    'Event-loop delay during cycle + render: p99 / max',
+    poll((p) => `${ms(p.eventLoop.p99Ms)} / ${ms(p.eventLoop.maxMs)}; render ${ms(p.cycle1.renderMs)}; CPU exporter ${n(p.cpuPercent.exporter)}%, simulator ${n(p.cpuPercent.simulator)}% of a core`),
+    '(monitorEventLoopDelay, 1 ms resolution)',
+  );
+  row(
+    '/-/healthy during cycle + render: p50 / p99 / max',
+    poll((p) => `${ms(p.health.p50Ms)} / ${ms(p.health.p99Ms)} / ${ms(p.health.maxMs)} (${p.health.probes} probes)`),
+    `p99 < ${THRESHOLDS.healthP99Ms} ms`,
+    'health',
+  );
+  row(
+    '`nodejs_eventloop_lag_p99_seconds` on /metrics',
+    poll((p) => (p.promEventLoopLagP99Seconds === undefined ? 'absent' : `present (${n(p.promEventLoopLagP99Seconds, 4)} s)`)),
+    'present',
+  );
+  const head = ['Measure', ...cols, `Goal (judged at T=${n(goalTasks)})`, 'Result'];
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`)];
+  return `${lines.join('\n')}\n\n${note}\n`;
+}

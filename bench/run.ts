@@ -1,0 +1,168 @@
+/**
+ * Performance bench of the exporter: `npm run bench [-- --ci | --large]`.
+ *
+ *   --ci        reduced: T=1,000 only, short runs; checks the bench works
+ *               (exit 0 whatever the speed, non-zero on any error)
+ *   (default)   T=1,000 and T=10,000; goals judged at T=10,000
+ *   --large     adds T=50,000 (render, scrape and memory phases)
+ *   --client=autocannon / --baseline=node   force the fallbacks
+ *   --duration=S --rounds=N --qps=N --burst=N --concurrency=N   override
+ *   --strict    exit 1 when a goal fails
+ *
+ * Each size runs four phases, each in fresh child processes: render vs
+ * prom-client, scrape load vs a static-file baseline, memory under
+ * continuous scraping, and (T <= 10,000) a poll cycle against the simulator
+ * process with a health probe. Prints one markdown table and writes JSON to
+ * bench/results/latest.json (bench/results/ci.json with --ci).
+ */
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { nginxAvailable } from './lib/baseline.js';
+import { detectClient } from './lib/load.js';
+import { pollPhase } from './lib/poll.js';
+import { renderPhase } from './lib/render.js';
+import { evaluate, table, type Machine, type SizeResult } from './lib/report.js';
+import { rssPhase } from './lib/rss.js';
+import { scrapePhase } from './lib/scrape.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(here, '../..');
+const SERVE_CHILD = path.join(here, 'lib/serveChild.js');
+const POLL_CHILD = path.join(here, 'lib/pollChild.js');
+const TARGETS = 10;
+
+const { values: flags } = parseArgs({
+  options: {
+    ci: { type: 'boolean', default: false },
+    large: { type: 'boolean', default: false },
+    client: { type: 'string' },
+    baseline: { type: 'string' },
+    duration: { type: 'string' },
+    rounds: { type: 'string' },
+    qps: { type: 'string' },
+    burst: { type: 'string' },
+    concurrency: { type: 'string' },
+    strict: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+
+const num = (v: string | undefined, dflt: number, what: string): number => {
+  if (v === undefined) return dflt;
+  const x = Number(v);
+  if (!Number.isFinite(x) || x <= 0) throw new Error(`--${what} must be a positive number, got ${v}`);
+  return x;
+};
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+async function main(): Promise<number> {
+  const ci = flags.ci!;
+  if (flags.client !== undefined && flags.client !== 'wrk' && flags.client !== 'autocannon') throw new Error('--client must be wrk or autocannon');
+  if (flags.baseline !== undefined && flags.baseline !== 'nginx' && flags.baseline !== 'node') throw new Error('--baseline must be nginx or node');
+  const sizes = ci ? [1_000] : flags.large ? [1_000, 10_000, 50_000] : [1_000, 10_000];
+  const goalTasks = ci ? 1_000 : 10_000;
+  const durationS = num(flags.duration, ci ? 2 : 5, 'duration');
+  const goalRounds = num(flags.rounds, ci ? 1 : 3, 'rounds');
+  const qps = num(flags.qps, 400, 'qps');
+  const burst = num(flags.burst, 20, 'burst');
+  const concurrency = num(flags.concurrency, 40, 'concurrency');
+
+  const client = detectClient(flags.client as 'wrk' | 'autocannon' | undefined);
+  const ngx = flags.baseline === 'node' ? undefined : nginxAvailable();
+  const cpus = os.cpus();
+  const machine: Machine = {
+    cpu: cpus[0]?.model.trim() ?? 'unknown CPU',
+    cores: cpus.length,
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    loadClient: client.description,
+    baseline: ngx
+      ? `nginx ${ngx.version} static file (1 worker, sendfile, gzip_static)`
+      : `minimal node:http static server of the same bytes (${flags.baseline === 'node' ? 'forced by --baseline=node' : 'fallback: nginx not installed'})`,
+  };
+  log(`bench: ${ci ? 'CI (reduced)' : flags.large ? 'large' : 'default'} mode; sizes ${sizes.join(', ')} x ${TARGETS} targets; ${machine.loadClient}; ${machine.baseline}`);
+
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'sas-bench-'));
+  const results: SizeResult[] = [];
+  const started = Date.now();
+  try {
+    for (const tasks of sizes) {
+      const t0 = Date.now();
+      log(`\n== T=${tasks} x ${TARGETS}: render vs prom-client`);
+      const render = await renderPhase(SERVE_CHILD, tasks, TARGETS, tasks >= 50_000 ? 3 : ci ? 5 : 7);
+      log(`  ours ${render.oursRenderMs.toFixed(0)} ms, prom-client metrics() ${render.promMetricsMs.toFixed(0)} ms, ${render.series} series, byte-equal ${render.equivalence.byteEqual}`);
+
+      log(`== T=${tasks}: scrape load (${durationS} s per case)`);
+      const scrape = await scrapePhase({
+        childScript: SERVE_CHILD,
+        tasks,
+        targets: TARGETS,
+        client,
+        ...(flags.baseline ? { baseline: flags.baseline as 'nginx' | 'node' } : {}),
+        connections: [1, 4],
+        durationS,
+        rounds: tasks === goalTasks ? goalRounds : 1,
+        warmupS: ci ? 1 : 2,
+        log,
+      });
+
+      log(`== T=${tasks}: memory under continuous scraping`);
+      const rss = await rssPhase({ childScript: SERVE_CHILD, tasks, targets: TARGETS, client, cycles: ci ? 3 : 6, intervalS: ci ? 1 : 2, log });
+
+      let poll;
+      if (tasks <= 10_000) {
+        log(`== T=${tasks}: poll cycle against the simulator process (${qps} qps, burst ${burst}, concurrency ${concurrency}, 50 ms latency)`);
+        const dir = path.join(tmp, `poll-${tasks}`);
+        mkdirSync(dir);
+        poll = await pollPhase({ root: ROOT, childScript: POLL_CHILD, dir, tasks, targets: TARGETS, qps, burst, concurrency, latencyMs: 50, activeEvery: 10, probeEveryMs: 20, log });
+      }
+      results.push({ tasks, targets: TARGETS, render, scrape, rss, ...(poll ? { poll } : {}) });
+      log(`== T=${tasks} done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+
+  const judged = results.find((r) => r.tasks === goalTasks)!;
+  const goals = evaluate(judged);
+  const note = [
+    `Goals judged at T=${goalTasks.toLocaleString('en-US')}${ci ? ' (CI mode: reduced sizes and durations, indicative only; exit code ignores speed)' : ''}. `,
+    `Scrape cases: ${durationS} s each, after a warm-up, ours and baseline interleaved; ${goalRounds} round(s) at the judged size (median). `,
+    `Ours = ExpositionCache + request listener + startServer in a child process; answers include the self-metrics. `,
+    `Poll: simulator in its own process, 50 ms per call, ${qps} qps budget, burst ${burst}, concurrency ${concurrency}; 1 task in 10 active, the rest terminal (re-check interval 1 h). `,
+    `Total ${((Date.now() - started) / 1000).toFixed(0)} s.`,
+  ].join('');
+  process.stdout.write(`\n${table(machine, results, goalTasks, goals, note)}`);
+  for (const g of goals) process.stdout.write(`- ${g.pass ? 'PASS' : 'FAIL'} ${g.id}: ${g.goal} — ${g.measured}\n`);
+
+  const outDir = path.join(ROOT, 'bench/results');
+  mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, ci ? 'ci.json' : 'latest.json');
+  const json = {
+    generatedAt: new Date().toISOString(),
+    mode: ci ? 'ci' : flags.large ? 'large' : 'default',
+    machine,
+    options: { sizes, targetsPerTask: TARGETS, durationS, goalRounds, qps, burst, concurrency, goalTasks },
+    results,
+    goals,
+  };
+  // Written aside and renamed: a reader never sees half a file.
+  writeFileSync(`${file}.tmp`, JSON.stringify(json, null, 2) + '\n');
+  renameSync(`${file}.tmp`, file);
+  process.stdout.write(`\nJSON: ${path.relative(process.cwd(), file) || file}\n`);
+  const failed = goals.filter((g) => !g.pass);
+  if (failed.length && flags.strict) return 1;
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

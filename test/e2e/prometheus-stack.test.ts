@@ -1,0 +1,501 @@
+/**
+ * The Prometheus stack end to end, on loopback (what CI runs):
+ *
+ *   simulator (in-process, test/fixtures/scenarios/prometheus-stack.yaml)
+ *     <- the BUILT exporter (child process, real SDK over HTTP, every second)
+ *     <- Prometheus, scraping every second with its default Accept header
+ *        (OpenMetrics first), evaluating every second the SHIPPED rules
+ *        (deploy/prometheus/rules.yml; in a temp copy where only the alerts'
+ *        `for:` is divided by 60, so the expressions are exactly the shipped ones)
+ *     -> Alertmanager with the SHIPPED configuration (deploy/alertmanager/
+ *        alertmanager.yml; receivers' URLs pointed at this test's webhook,
+ *        group_wait/group_interval 1s)
+ *     -> a node:http webhook in this test, recording every POST.
+ *
+ * A second Prometheus loads deploy/prometheus/rules.yml unmodified, scraping
+ * the same exporter, to show the shipped file loads and every rule is healthy
+ * on real data.
+ *
+ * Needs prometheus, promtool and Alertmanager (Debian: apt-get install
+ * prometheus prometheus-alertmanager). Outside CI a missing binary skips this
+ * file with a printed reason; with CI set it fails.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isMap, isSeq, parse, parseDocument, type YAMLMap } from 'yaml';
+import { panelQueries, resolveVariables } from '../../deploy/grafana/dashboard.js';
+import { DEMO_CREDENTIALS, loadScenarioFile, startSimulator, type Scenario, type SimulatorHandle } from '../../src/simulator/index.js';
+import { ExporterProcess, ROOT } from '../helpers/exporterProcess.js';
+import { startAlertmanager, startPrometheus, toolGate, type AlertmanagerInstance, type PrometheusInstance, type Sample } from '../helpers/prometheus.js';
+
+const JOB = 'aliyun-sas-exporter';
+const SHIPPED_RULES = path.join(ROOT, 'deploy/prometheus/rules.yml');
+const SHIPPED_ALERTMANAGER = path.join(ROOT, 'deploy/alertmanager/alertmanager.yml');
+const FIXTURE = path.join(ROOT, 'test/fixtures/scenarios/prometheus-stack.yaml');
+/** The task that fails (init 2s -> Processing 3s -> Failed). */
+const FAILING = '3001';
+const BIG = '9007199254740993';
+/** What Prometheus 2.42 sends when it scrapes (scrape.scrapeAcceptHeader). */
+const PROMETHEUS_ACCEPT = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
+
+const gate = toolGate(['prometheus', 'promtool', 'alertmanager']);
+if (gate.skip) console.warn(`[prometheus-stack.test] skipping the Prometheus stack end-to-end test: ${gate.reason}`);
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------
+// Shortening `for:` without touching anything else.
+// ---------------------------------------------------------------------------
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, y: 31_536_000_000 };
+
+/** A Prometheus duration ("1m", "1h30m", "500ms") in milliseconds. */
+function durationMs(d: string): number {
+  const parts = [...d.matchAll(/(\d+)(ms|s|m|h|d|w|y)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== d) throw new Error(`not a Prometheus duration: ${JSON.stringify(d)}`);
+  return parts.reduce((sum, p) => sum + Number(p[1]) * UNIT_MS[p[2]!]!, 0);
+}
+
+/** Minutes become seconds (1m -> 1s, 5m -> 5s, 15m -> 15s): the alerts keep their order, and none fires from a start-up blip. */
+const shorten = (d: string): string => `${Math.max(1, Math.round(durationMs(d) / 60_000))}s`;
+
+/**
+ * The rule file with every `for:` shortened: edited in the parsed YAML
+ * document (so expressions, labels, annotations and comments are the
+ * original nodes), never by text substitution.
+ */
+function shortenFor(text: string): string {
+  const doc = parseDocument(text);
+  const groups = doc.get('groups');
+  if (!isSeq(groups)) throw new Error('rules: no groups');
+  for (const g of groups.items) {
+    const rules = (g as YAMLMap).get('rules');
+    if (!isSeq(rules)) throw new Error('rules: a group without rules');
+    for (const r of rules.items) {
+      if (!isMap(r)) throw new Error('rules: a rule that is not a map');
+      const f = r.get('for');
+      if (f !== undefined) r.set('for', shorten(String(f)));
+    }
+  }
+  return doc.toString();
+}
+
+interface RuleDoc {
+  record?: string;
+  alert?: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+const rulesOf = (text: string): RuleDoc[] => (parse(text) as { groups: { rules: RuleDoc[] }[] }).groups.flatMap((g) => g.rules);
+const withoutFor = (text: string): unknown => {
+  const d = parse(text) as { groups: { rules: Record<string, unknown>[] }[] };
+  for (const g of d.groups) for (const r of g.rules) delete r.for;
+  return d;
+};
+
+/**
+ * The shipped Alertmanager configuration, unchanged but for every receiver's
+ * webhook URL (now `<webhook>/<receiver name>`) and the grouping delays (1s).
+ */
+function alertmanagerConfigFor(text: string, webhook: string): string {
+  const doc = parseDocument(text);
+  const receivers = doc.get('receivers');
+  if (!isSeq(receivers)) throw new Error('alertmanager.yml: no receivers');
+  for (const rcv of receivers.items as YAMLMap[]) {
+    const name = String(rcv.get('name'));
+    const other = (rcv.items as { key: unknown }[]).map((p) => String(p.key)).filter((k) => k !== 'name' && k !== 'webhook_configs');
+    // Anything but a webhook would reach a real service from the test.
+    if (other.length > 0) throw new Error(`alertmanager.yml: receiver ${name} has ${other.join(', ')}: teach this test to redirect them`);
+    const hooks = rcv.get('webhook_configs');
+    if (!isSeq(hooks)) continue;
+    for (const h of hooks.items as YAMLMap[]) h.set('url', `${webhook}/${name}`);
+  }
+  const setDelays = (route: unknown) => {
+    if (!isMap(route)) return;
+    if (route.has('group_wait') || route === doc.get('route')) route.set('group_wait', '1s');
+    if (route.has('group_interval') || route === doc.get('route')) route.set('group_interval', '1s');
+    const sub = route.get('routes');
+    if (isSeq(sub)) sub.items.forEach(setDelays);
+  };
+  setDelays(doc.get('route'));
+  return doc.toString();
+}
+
+// ---------------------------------------------------------------------------
+// The webhook receiver.
+// ---------------------------------------------------------------------------
+
+interface WebhookAlert {
+  status: 'firing' | 'resolved';
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  fingerprint: string;
+}
+interface Notification {
+  path: string;
+  body: { receiver: string; status: string; alerts: WebhookAlert[] };
+}
+
+function startWebhook(): Promise<{ server: Server; url: string; received: Notification[] }> {
+  const received: Notification[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.method === 'POST') {
+        try {
+          received.push({ path: req.url ?? '', body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Notification['body'] });
+        } catch {
+          received.push({ path: req.url ?? '', body: { receiver: '<unparseable>', status: '', alerts: [] } });
+        }
+      }
+      res.writeHead(200).end();
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      resolve({ server, url: `http://127.0.0.1:${port}`, received });
+    });
+  });
+}
+
+/** The exporter's environment: nothing ALIBABA_CLOUD_* / ALICLOUD_* from the runner, only the simulator's demo pair. */
+function exporterEnv(): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {};
+  for (const k of Object.keys(process.env)) if (/^(ALIBABA_CLOUD_|ALICLOUD_)/i.test(k)) env[k] = undefined;
+  env.ALIBABA_CLOUD_ACCESS_KEY_ID = DEMO_CREDENTIALS.accessKeyId;
+  env.ALIBABA_CLOUD_ACCESS_KEY_SECRET = DEMO_CREDENTIALS.accessKeySecret;
+  return env;
+}
+
+/** The scenario's final status of a task (the last timeline step holds forever). */
+const finalStatus = (scenario: Scenario, id: string) => scenario.tasks.find((t) => t.id === id)!.timeline.at(-1)!.status;
+
+const TARGET_LABELS = ['task_id', 'task_name', 'target', 'target_name', 'target_type'] as const;
+const pick = (labels: Record<string, string>) =>
+  Object.fromEntries(TARGET_LABELS.map((k) => [k, labels[k]])) as Record<(typeof TARGET_LABELS)[number], string | undefined>;
+const byTarget = (a: { task_id?: string; target?: string }, b: { task_id?: string; target?: string }) =>
+  `${a.task_id}/${a.target}`.localeCompare(`${b.task_id}/${b.target}`);
+
+interface RuleHealth {
+  name: string;
+  type: string;
+  health: string;
+  lastError?: string;
+  lastEvaluation: string;
+  query: string;
+  duration?: number;
+  state?: string;
+  alerts?: { labels: Record<string, string>; state: string }[];
+}
+
+async function ruleList(p: PrometheusInstance): Promise<RuleHealth[]> {
+  return ((await p.rules()) as { rules: RuleHealth[] }[]).flatMap((g) => g.rules);
+}
+
+/** Waits until every rule has been evaluated at least once (health no longer "unknown"). */
+async function evaluatedRules(p: PrometheusInstance, timeoutMs = 20_000): Promise<RuleHealth[]> {
+  const deadline = Date.now() + timeoutMs;
+  let rules = await ruleList(p);
+  while (rules.some((r) => r.health === 'unknown') && Date.now() < deadline) {
+    await sleep(250);
+    rules = await ruleList(p);
+  }
+  return rules;
+}
+
+describe.skipIf(gate.skip)('Prometheus stack: exporter -> Prometheus (shipped rules) -> Alertmanager -> webhook', () => {
+  let scenario: Scenario;
+  let dir: string;
+  let webhook: Awaited<ReturnType<typeof startWebhook>>;
+  let am: AlertmanagerInstance;
+  let sim: SimulatorHandle;
+  let exporter: ExporterProcess;
+  let prom: PrometheusInstance;
+  let promShipped: PrometheusInstance;
+  let shippedRules: string;
+  let shortenedRules: string;
+  /** task ID -> name, as the scenario gives it and the exporter is configured with. */
+  let names: Map<string, string>;
+
+  beforeAll(async () => {
+    // In CI a missing binary fails here, with its name.
+    for (const tool of ['prometheus', 'promtool', 'alertmanager'] as const) gate.path(tool);
+
+    scenario = await loadScenarioFile(FIXTURE);
+    names = new Map(scenario.tasks.map((t) => [t.id, t.name ?? '']));
+    dir = await mkdtemp(path.join(tmpdir(), 'sas-prometheus-stack-'));
+
+    shippedRules = await readFile(SHIPPED_RULES, 'utf8');
+    shortenedRules = shortenFor(shippedRules);
+    const rulesCopy = path.join(dir, 'rules.yml');
+    await writeFile(rulesCopy, shortenedRules);
+
+    webhook = await startWebhook();
+    am = await startAlertmanager({ config: alertmanagerConfigFor(await readFile(SHIPPED_ALERTMANAGER, 'utf8'), webhook.url) });
+
+    sim = await startSimulator({ scenario, host: '127.0.0.1', port: 0 });
+    const configFile = path.join(dir, 'exporter.yaml');
+    await writeFile(
+      configFile,
+      [
+        `endpoint: "${sim.endpoint}"`,
+        'protocol: http',
+        'schedule: "*/1 * * * * *"',
+        'tasks:',
+        ...scenario.tasks.map((t) => `  - { id: "${t.id}", name: ${JSON.stringify(t.name)} }`),
+        '',
+      ].join('\n'),
+    );
+    exporter = await ExporterProcess.start({ args: [`--config.file=${configFile}`], env: exporterEnv() });
+
+    const job = { job: JOB, targets: [`127.0.0.1:${exporter.port}`] };
+    const started = await Promise.allSettled([
+      startPrometheus({ scrapeJobs: [job], alertmanagerUrl: am.url, scrapeInterval: '1s', evaluationInterval: '1s' }),
+      startPrometheus({ scrapeJobs: [job], ruleFiles: [SHIPPED_RULES], scrapeInterval: '1s', evaluationInterval: '1s' }),
+    ]);
+    // Keep whichever started, so afterAll stops it even when the other failed.
+    if (started[0].status === 'fulfilled') prom = started[0].value;
+    if (started[1].status === 'fulfilled') promShipped = started[1].value;
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
+    // The shortened rules go in once the exporter has been scraped. Prometheus
+    // syncs its scrape targets up to 5 s after start, and until then
+    // absent(up{job="aliyun-sas-exporter"}) holds: with the shipped `for: 5m`
+    // that is nothing, with the shortened `for: 5s` AliyunSasExporterDown
+    // would fire for real, an artefact of the compression.
+    await prom.waitFor(`up{job="${JOB}"}`, (s) => s.length === 1 && s[0]!.value === 1, 30_000);
+    await prom.reload({ ruleFiles: [rulesCopy] });
+    const deadline = Date.now() + 20_000;
+    while ((await prom.rules()).length === 0) {
+      if (Date.now() > deadline) throw new Error(`Prometheus did not load ${rulesCopy}:\n${prom.logs()}`);
+      await sleep(200);
+    }
+  }, 90_000);
+
+  afterAll(async () => {
+    const errors: unknown[] = [];
+    const attempt = async (f: () => Promise<unknown> | undefined) => {
+      try {
+        await f();
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    await Promise.all([attempt(() => prom?.stop()), attempt(() => promShipped?.stop()), attempt(() => am?.stop())]);
+    await attempt(() => exporter?.stop());
+    await attempt(() => sim?.close());
+    await attempt(() =>
+      webhook
+        ? new Promise<void>((r) => {
+            webhook.server.close(() => r());
+            webhook.server.closeAllConnections();
+          })
+        : undefined,
+    );
+    await attempt(() => (dir ? rm(dir, { recursive: true, force: true }) : undefined));
+    if (errors.length > 0) throw errors[0];
+  }, 60_000);
+
+  it('the fixture has one task that ends Failed, with servers and a server group', () => {
+    expect(finalStatus(scenario, FAILING)).toBe('Failed');
+    expect(scenario.tasks.filter((t) => t.timeline.at(-1)!.status === 'Failed').map((t) => t.id)).toEqual([FAILING]);
+    expect(new Set(scenario.tasks.find((t) => t.id === FAILING)!.targets.map((t) => t.type))).toEqual(new Set(['uuid', 'groupId']));
+  });
+
+  it('the temp rules differ from the shipped ones only in `for:` (minutes -> seconds)', () => {
+    expect(withoutFor(shortenedRules)).toEqual(withoutFor(shippedRules));
+    const shipped = rulesOf(shippedRules);
+    const short = rulesOf(shortenedRules);
+    expect(short.map((r) => r.expr)).toEqual(shipped.map((r) => r.expr));
+    expect(shipped.find((r) => r.alert === 'AliyunSasScanTaskFailed')?.for).toBe('1m');
+    expect(short.find((r) => r.alert === 'AliyunSasScanTaskFailed')?.for).toBe('1s');
+    for (const [i, r] of shipped.entries()) {
+      if (r.for === undefined) expect(short[i]!.for).toBeUndefined();
+      else expect(durationMs(short[i]!.for!)).toBe(Math.max(1_000, durationMs(r.for) / 60));
+    }
+  });
+
+  it('promtool check metrics reports nothing on the live /metrics', async () => {
+    // A full body: every task has a status (3001 may still be on its way to failed).
+    await exporter.until((s) => scenario.tasks.every((t) => s.some((x) => x.name === 'aliyun_sas_scan_task_status' && x.labels.task_id === t.id)), 20_000, 'a status for every task');
+    const res = await fetch(`${exporter.base}/metrics`);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const body = await res.text();
+    expect(body).toContain(`task_id="${BIG}"`);
+    const r = spawnSync(gate.path('promtool'), ['check', 'metrics'], { input: body, encoding: 'utf8', timeout: 30_000 });
+    expect({ code: r.status, output: `${r.stdout}${r.stderr}` }).toEqual({ code: 0, output: '' });
+  });
+
+  it('Prometheus scrapes the exporter: up == 1, target healthy, its OpenMetrics answer parsed', async () => {
+    const up = await prom.waitFor(`up{job="${JOB}"}`, (s) => s.length === 1 && s[0]!.value === 1, 20_000);
+    expect(up[0]!.metric).toMatchObject({ job: JOB, instance: `127.0.0.1:${exporter.port}` });
+    // Several scrapes in a row, each one healthy.
+    await prom.waitFor(`count_over_time(up{job="${JOB}"}[1m])`, (s) => s.length === 1 && s[0]!.value >= 3, 20_000);
+    expect(await prom.query(`min_over_time(up{job="${JOB}"}[1m])`)).toMatchObject([{ value: 1 }]);
+    for (const p of [prom, promShipped]) {
+      const targets = (await p.targets()).filter((t) => t.labels.job === JOB);
+      expect(targets).toHaveLength(1);
+      expect(targets[0]).toMatchObject({ health: 'up', lastError: '', scrapeUrl: `http://127.0.0.1:${exporter.port}/metrics` });
+    }
+    // What the exporter answers to Prometheus' Accept header: OpenMetrics.
+    const om = await fetch(`${exporter.base}/metrics`, { headers: { accept: PROMETHEUS_ACCEPT } });
+    expect(om.headers.get('content-type')).toMatch(/^application\/openmetrics-text; version=1\.0\.0/);
+    expect(await om.text()).toMatch(/\n# EOF\n$/);
+    // And that is what Prometheus parsed: from OpenMetrics it records a
+    // counter's metadata under the family name, without `_total` (from the
+    // text format it would be aliyun_sas_api_requests_total).
+    const meta = (await (await fetch(`${prom.url}/api/v1/targets/metadata?match_target=${encodeURIComponent(`{job="${JOB}"}`)}&metric=aliyun_sas_api_requests`)).json()) as {
+      data: { type: string }[];
+    };
+    expect(meta.data.map((m) => m.type)).toEqual(['counter']);
+    expect(await prom.query(`scrape_samples_post_metric_relabeling{job="${JOB}"} > 0`)).toHaveLength(1);
+  });
+
+  it('the recording rules produce series: one per task, one per target', async () => {
+    const tasksWithTargets = scenario.tasks.flatMap((t) => t.targets.map((g) => ({ t, g })));
+    const targetStatus = await prom.waitFor(
+      'aliyun_sas:scan_task_target_status',
+      (s) => s.length === tasksWithTargets.length && s.some((x) => x.metric.task_id === FAILING && x.metric.status === 'failed'),
+      20_000,
+    );
+    expect(targetStatus.map((s) => ({ ...pick(s.metric), status: s.metric.status, value: s.value })).sort(byTarget)).toEqual(
+      tasksWithTargets
+        .map(({ t, g }) => ({
+          task_id: t.id,
+          task_name: names.get(t.id),
+          target: g.target,
+          target_name: g.name,
+          target_type: g.type,
+          status: finalStatus(scenario, t.id).toLowerCase(),
+          value: 1,
+        }))
+        .sort(byTarget),
+    );
+    const current = await prom.query('aliyun_sas:scan_task_current_status');
+    expect(Object.fromEntries(current.map((s) => [s.metric.task_id, [s.metric.status, s.metric.task_name]]))).toEqual(
+      Object.fromEntries(scenario.tasks.map((t) => [t.id, [finalStatus(scenario, t.id).toLowerCase(), names.get(t.id)]])),
+    );
+    const inStatus = await prom.query('aliyun_sas:scan_task_time_in_status_seconds');
+    expect(inStatus.map((s) => s.metric.task_id).sort()).toEqual(scenario.tasks.map((t) => t.id).sort());
+    for (const s of inStatus) expect(s.value, s.metric.task_id).toBeGreaterThanOrEqual(0);
+    const throttled = await prom.waitFor('aliyun_sas:api_requests_throttled:ratio_rate5m', (s) => s.length === 1, 20_000);
+    expect(throttled[0]!.value).toBe(0);
+  }, 60_000);
+
+  it('AliyunSasScanTaskFailed fires, one alert per target, and reaches the webhook through Alertmanager', async () => {
+    const failing = scenario.tasks.find((t) => t.id === FAILING)!;
+    const expected = failing.targets
+      .map((g) => ({ task_id: failing.id, task_name: names.get(failing.id), target: g.target, target_name: g.name, target_type: g.type }))
+      .sort(byTarget);
+    expect(expected).toHaveLength(3);
+
+    const firedAt = (alerts: WebhookAlert[]) => new Map(alerts.filter((a) => a.status === 'firing' && a.labels.alertname === 'AliyunSasScanTaskFailed').map((a) => [a.fingerprint, a]));
+    const deadline = Date.now() + 60_000;
+    let delivered = new Map<string, WebhookAlert>();
+    while (Date.now() < deadline) {
+      delivered = firedAt(webhook.received.flatMap((n) => n.body.alerts));
+      if (delivered.size >= expected.length) break;
+      await sleep(250);
+    }
+    const alerts = [...delivered.values()];
+    expect(alerts.map((a) => pick(a.labels)).sort(byTarget), `webhook got: ${JSON.stringify(webhook.received.map((n) => [n.path, n.body.alerts.map((a) => a.labels)]))}\nPrometheus alerts: ${JSON.stringify(await prom.alerts())}\nAlertmanager log:\n${am.logs()}`).toEqual(expected);
+    for (const a of alerts) {
+      expect(a.labels).toMatchObject({ alertname: 'AliyunSasScanTaskFailed', severity: 'warning', status: 'failed', job: JOB, instance: `127.0.0.1:${exporter.port}` });
+      expect(a.annotations.summary).toContain(`Virus scan task ${FAILING} (${names.get(FAILING)}) failed on`);
+      expect(a.annotations.summary).toContain(a.labels.target);
+      expect(a.annotations.runbook_url).toMatch(/#alert-aliyunsasscantaskfailed$/);
+    }
+    // Routed by the shipped configuration: severity warning -> receiver "ticket".
+    const paths = new Set(webhook.received.filter((n) => n.body.alerts.some((a) => a.labels.alertname === 'AliyunSasScanTaskFailed')).map((n) => `${n.path} ${n.body.receiver}`));
+    expect([...paths]).toEqual(['/ticket ticket']);
+
+    // A healthy exporter raises nothing else, in Prometheus or at the webhook.
+    const firing = (await prom.alerts()).filter((a) => a.state === 'firing');
+    expect(new Set(firing.map((a) => a.labels.alertname))).toEqual(new Set(['AliyunSasScanTaskFailed']));
+    expect(new Set(webhook.received.flatMap((n) => n.body.alerts.map((a) => a.labels.alertname)))).toEqual(new Set(['AliyunSasScanTaskFailed']));
+  });
+
+  it('the shipped rules file, unmodified, loads and every rule is healthy on real data', async () => {
+    await promShipped.waitFor(`aliyun_sas:scan_task_target_status{task_id="${FAILING}", status="failed"}`, (s) => s.length === 3, 30_000);
+    const rules = await evaluatedRules(promShipped);
+    const shipped = rulesOf(shippedRules);
+    // The API lists groups by name: compare as sets.
+    expect(rules.map((r) => r.name).sort()).toEqual(shipped.map((r) => (r.record ?? r.alert)!).sort());
+    for (const r of rules) expect({ rule: r.name, health: r.health, lastError: r.lastError ?? '' }).toEqual({ rule: r.name, health: 'ok', lastError: '' });
+    // The same expression as in the shortened copy: the failed task's targets are active alerts, held by `for: 1m`.
+    const failed = rules.find((r) => r.name === 'AliyunSasScanTaskFailed')!;
+    expect(failed.alerts!.map((a) => a.labels.target).sort()).toEqual(scenario.tasks.find((t) => t.id === FAILING)!.targets.map((g) => g.target).sort());
+    expect(failed.alerts!.every((a) => a.state === 'pending' || a.state === 'firing')).toBe(true);
+    // And the shortened copy is healthy too.
+    for (const r of await evaluatedRules(prom)) expect({ rule: r.name, health: r.health, lastError: r.lastError ?? '' }).toEqual({ rule: r.name, health: 'ok', lastError: '' });
+  });
+
+  it('every dashboard panel query returns data (task = All, the dashboard own windows)', async () => {
+    const queries = panelQueries().map((q) => ({ ...q, resolved: resolveVariables(q.expr, { task: '.*' }) }));
+    expect(queries.length).toBeGreaterThan(10);
+    const results = new Map<string, Sample[]>();
+    const deadline = Date.now() + 60_000;
+    let empty: string[] = [];
+    do {
+      empty = [];
+      for (const q of queries) {
+        const s = await prom.query(q.resolved);
+        results.set(`${q.panel}/${q.refId}`, s);
+        if (s.length === 0) empty.push(`${q.panel} (${q.refId}): ${q.resolved}`);
+      }
+      if (empty.length === 0) break;
+      await sleep(500);
+    } while (Date.now() < deadline);
+    expect(empty).toEqual([]);
+
+    // The numbers make sense for the scenario, not only "something came back".
+    const one = (panel: string, refId = 'A') => {
+      const s = results.get(`${panel}/${refId}`)!;
+      expect(s, panel).toHaveLength(1);
+      return s[0]!.value;
+    };
+    const count = (status: string) => scenario.tasks.filter((t) => finalStatus(scenario, t.id).toLowerCase() === status).length;
+    expect({
+      configured: one('Configured tasks'),
+      init: one('Init'),
+      processing: one('Processing'),
+      success: one('Success'),
+      failed: one('Failed'),
+      unknown: one('Unknown'),
+      notPolled: one('Not polled yet'),
+      pollsFailing: one('Polls failing'),
+      up: one('Exporter up'),
+      config: one('Configuration'),
+    }).toEqual({
+      configured: scenario.tasks.length,
+      init: 0,
+      processing: count('processing'),
+      success: count('success'),
+      failed: 1,
+      unknown: 0,
+      notPolled: 0,
+      pollsFailing: 0,
+      up: 1,
+      config: 1,
+    });
+    for (const refId of ['A', 'B', 'C', 'D', 'E', 'F']) {
+      expect(results.get(`Scan tasks/${refId}`)!.map((s) => s.metric.task_id).sort(), `Scan tasks ${refId}`).toEqual(scenario.tasks.map((t) => t.id).sort());
+    }
+    expect(results.get('Targets of failed tasks/A')!.map((s) => s.metric).sort(byTarget)).toEqual(
+      scenario.tasks
+        .find((t) => t.id === FAILING)!
+        .targets.map((g) => ({ task_id: FAILING, task_name: names.get(FAILING), target: g.target, target_name: g.name, target_type: g.type }))
+        .sort(byTarget),
+    );
+    expect(results.get('API requests by code/A')!.map((s) => s.metric.code)).toEqual(['OK']);
+  });
+});

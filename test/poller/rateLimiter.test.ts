@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { AbortedError, RateLimiter } from '../../src/poller/rateLimiter.js';
+
+/** A clock moved by hand and sleeps that end only when the test says so. */
+function manualClock() {
+  let t = 0;
+  const sleeps: { ms: number; wake: () => void; signal?: AbortSignal }[] = [];
+  return {
+    now: () => t,
+    advance: (ms: number) => (t += ms),
+    sleep: (ms: number, signal?: AbortSignal) =>
+      new Promise<void>((resolve, reject) => {
+        sleeps.push({ ms, wake: resolve, ...(signal ? { signal } : {}) });
+        signal?.addEventListener('abort', () => reject(new AbortedError('aborted')), { once: true });
+      }),
+    sleeps,
+  };
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('RateLimiter under a stalled event loop', () => {
+  it('releases at most `burst` waiters after a late wake-up, never the whole backlog', async () => {
+    const c = manualClock();
+    const rl = new RateLimiter({ qps: 10, burst: 2, now: c.now, sleep: c.sleep });
+    let released = 0;
+    for (let i = 0; i < 10; i++) void rl.acquire().then(() => released++);
+    await tick();
+    expect(released).toBe(2); // the burst
+    expect(c.sleeps).toHaveLength(1);
+    expect(Math.round(c.sleeps[0]!.ms)).toBe(100);
+    // The wake-up comes a whole second late: 8 calls were due meanwhile.
+    c.advance(1000);
+    c.sleeps[0]!.wake();
+    await tick();
+    expect(released).toBe(4); // burst again, not 8
+    expect(Math.round(c.sleeps[1]!.ms)).toBe(100);
+    c.advance(100);
+    c.sleeps[1]!.wake();
+    await tick();
+    expect(released).toBe(5);
+  });
+
+  it('serves waiters in arrival order', async () => {
+    const c = manualClock();
+    const rl = new RateLimiter({ qps: 10, burst: 1, now: c.now, sleep: c.sleep });
+    const order: number[] = [];
+    for (let i = 0; i < 4; i++) void rl.acquire().then(() => order.push(i));
+    for (let k = 0; k < 3; k++) {
+      await tick();
+      c.advance(100);
+      c.sleeps[k]!.wake();
+    }
+    await tick();
+    expect(order).toEqual([0, 1, 2, 3]);
+  });
+
+  it('rejects waiters on abort and cancels its wake-up', async () => {
+    const c = manualClock();
+    const rl = new RateLimiter({ qps: 1, burst: 1, now: c.now, sleep: c.sleep });
+    const ac = new AbortController();
+    await rl.acquire(ac.signal);
+    const waiting = [rl.acquire(ac.signal), rl.acquire(ac.signal)];
+    await tick();
+    expect(c.sleeps).toHaveLength(1);
+    ac.abort();
+    for (const w of waiting) await expect(w).rejects.toBeInstanceOf(AbortedError);
+    expect(c.sleeps[0]!.signal?.aborted).toBe(true);
+    await expect(rl.acquire(ac.signal)).rejects.toBeInstanceOf(AbortedError);
+  });
+});
