@@ -59,10 +59,11 @@ import { Poller } from '../src/poller/poller.js';
 import { CredentialClient, SasClient } from '../src/sas/client.js';
 import { DEMO_CREDENTIALS } from '../src/simulator/index.js';
 import { VERSION } from '../src/version.js';
-import { buildPool, expected, prng, scenarioYaml, type PoolTask } from './soak/pool.js';
+import { buildPool, expected, scenarioYaml, type PoolTask } from './soak/pool.js';
+import { mulberry32 as prng } from '../src/simulator/prng.js';
 import { get, startScraper } from './soak/scraper.js';
 import { census, mismatches } from './soak/series.js';
-import { startSimProcess } from './soak/sim.js';
+import { startSimulatorProcess } from './lib/simulator.js';
 import { mb, median, quantile, slope, table } from './soak/stats.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -148,7 +149,7 @@ async function main(): Promise<number> {
   const scenarioFile = path.join(dir, 'scenario.yaml');
   writeFileSync(scenarioFile, scenarioYaml(pool, { size: POOL, core: CORE, targets: TARGETS, horizonMs, flakyFromMs: FLAKY_FROM_MS }));
   log(`soak: ${CI ? 'CI' : 'full'} run: ${TASKS} tasks (pool ${POOL}, ${CORE} never churned) x ${TARGETS} targets, ${CYCLES} cycles, churn every ${CHURN_EVERY} cycles of up to ${CHURN_SIZE} tasks`);
-  const sim = await startSimProcess(ROOT, scenarioFile);
+  const sim = await startSimulatorProcess(ROOT, scenarioFile, ['--max-old-space-size=2048']);
   log(`soak: simulator process ${sim.pid} on ${sim.endpoint}`);
 
   // --- the exporter's components, wired as src/exporter.ts wires them

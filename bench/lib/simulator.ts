@@ -45,6 +45,7 @@ export interface SimulatorCounts {
 
 export interface SimulatorProcess {
   readonly url: string;
+  readonly pid: number | undefined;
   /** host:port for the SDK. */
   readonly endpoint: string;
   counts(): Promise<SimulatorCounts>;
@@ -54,9 +55,9 @@ export interface SimulatorProcess {
   stop(): Promise<void>;
 }
 
-export async function startSimulatorProcess(root: string, scenarioFile: string): Promise<SimulatorProcess> {
+export async function startSimulatorProcess(root: string, scenarioFile: string, nodeArgs: readonly string[] = []): Promise<SimulatorProcess> {
   const main = path.join(root, 'dist/src/simulator/main.js');
-  const proc: ChildProcess = spawn(process.execPath, [main, '--scenario', scenarioFile, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, main, '--scenario', scenarioFile, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   let exited = false;
@@ -84,6 +85,7 @@ export async function startSimulatorProcess(root: string, scenarioFile: string):
   };
   return {
     url,
+    pid: proc.pid,
     endpoint: url.replace(/^http:\/\//, ''),
     counts: () => control('counts') as Promise<SimulatorCounts>,
     resetCounts: async () => void (await control('counts/reset', 'POST')),

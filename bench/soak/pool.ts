@@ -16,6 +16,7 @@
  * Success or Failed -> init ... in steps of 5-60 s (its own PRNG), long
  * enough to keep statuses moving for the whole run.
  */
+import { mulberry32 } from '../../src/simulator/prng.js';
 
 export type TaskClass = 'denied' | 'paused' | 'malformed' | 'flaky' | 'normal';
 
@@ -107,23 +108,12 @@ export function expected(configured: Iterable<PoolTask>, transient: ReadonlyMap<
   return e;
 }
 
-/** mulberry32: a small seeded PRNG, so a pool is the same every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const STEP_MIN_MS = 5_000;
 const STEP_MAX_MS = 60_000;
 
 function timeline(i: number, horizonMs: number): string {
-  const rnd = prng(0x5eed + i);
+  const rnd = mulberry32(0x5eed + i);
   const steps: string[] = [];
   // Start anywhere in the rotation, so the pool does not move in lock-step.
   let phase = Math.floor(rnd() * 3);
