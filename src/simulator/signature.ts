@@ -1,6 +1,6 @@
 /**
- * ACS3-HMAC-SHA256 verification, as the service does it (see
- * /work/shared/reference/sas-api.md "Signature"). Everything here is pure
+ * ACS3-HMAC-SHA256 verification, as the service does it (the scheme the
+ * SDK signs with: canonical request, string to sign, HMAC). Everything here is pure
  * except NonceCache, which is the one piece of state replay protection needs.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
