@@ -56,7 +56,8 @@ async function main(): Promise<void> {
     exporter = await startExporter(flags, logger);
   } catch (err) {
     if (err instanceof StartupError) {
-      logger.error(err.message.split('\n')[0]!, {});
+      // The whole message in one structured line, so a log collector keeps the file and line too.
+      logger.error('start-up failed', { err: err.message });
       process.stderr.write(scrubSecrets(`aliyun-sas-exporter: ${err.message}\n`));
       process.exit(1);
     }
