@@ -336,100 +336,127 @@ function toSamples(data: { resultType: string; result: unknown }): Sample[] {
   throw new Error(`unexpected resultType ${data.resultType}`);
 }
 
-/** Starts Prometheus on a free loopback port and waits until /-/ready answers 200. */
-export async function startPrometheus(opts: PrometheusOptions = {}): Promise<PrometheusInstance> {
-  const binary = opts.binary ?? findBinary('prometheus');
-  if (!binary) throw new Error('prometheus not found on PATH or in /usr/bin');
+/** A daemon of the Prometheus family started by launchOnFreePort. */
+interface Launched {
+  readonly proc: ManagedProcess;
+  readonly url: string;
+  readonly port: number;
+  readonly address: string;
+  readonly dir: string;
+  readonly configFile: string;
+}
+
+/**
+ * Starts `binary` on a free loopback port in a temp dir with its config file
+ * written there, and waits until /-/ready answers 200. A port taken between
+ * choosing it and binding it is retried on another (three tries).
+ */
+async function launchOnFreePort(
+  what: string,
+  binary: string,
+  config: (address: string) => string,
+  args: (address: string, dir: string, configFile: string) => string[],
+  readyTimeoutMs = 30_000,
+): Promise<Launched> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     const address = `127.0.0.1:${port}`;
-    const dir = mkdtempSync(path.join(tmpdir(), 'prometheus-test-'));
-    const configFile = path.join(dir, 'prometheus.yml');
-    let current: PrometheusOptions = { ...opts };
-    writeFileSync(configFile, stringify(prometheusConfig(current, address)));
-    const child = spawn(
-      binary,
-      [
-        `--config.file=${configFile}`,
-        `--storage.tsdb.path=${path.join(dir, 'data')}`,
-        `--web.listen-address=${address}`,
-        '--web.enable-lifecycle',
-        // Alertmanager discovery lags the first evaluations by a few
-        // seconds; resend firing alerts every second instead of every minute.
-        '--rules.alert.resend-delay=1s',
-        '--log.level=warn',
-        ...(opts.extraArgs ?? []),
-      ],
-      { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const dir = mkdtempSync(path.join(tmpdir(), `${what}-test-`));
+    const configFile = path.join(dir, `${what}.yml`);
+    writeFileSync(configFile, config(address));
+    const child = spawn(binary, args(address, dir, configFile), { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     const proc = new ManagedProcess(child, dir);
     const url = `http://${address}`;
     try {
-      await waitHttpOk(`${url}/-/ready`, proc, opts.readyTimeoutMs ?? 30_000, 'prometheus');
+      await waitHttpOk(`${url}/-/ready`, proc, readyTimeoutMs, what);
+      return { proc, url, port, address, dir, configFile };
     } catch (e) {
       lastError = e;
       await proc.stop(2_000);
       if (/address already in use/i.test(String(e))) continue;
       throw e;
     }
-
-    const queryRaw = async (expr: string, time?: number) => {
-      const params = new URLSearchParams({ query: expr });
-      if (time !== undefined) params.set('time', String(time));
-      const body = (await getJson(`${url}/api/v1/query`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: params.toString(),
-      })) as { status: string; data: { resultType: string; result: unknown }; error?: string };
-      if (body.status !== 'success') throw new Error(`query ${expr}: ${body.error ?? body.status}`);
-      return body.data;
-    };
-    const query = async (expr: string, time?: number) => toSamples(await queryRaw(expr, time));
-
-    const instance: PrometheusInstance = {
-      url,
-      port,
-      dir,
-      configFile,
-      queryRaw,
-      query,
-      async waitFor(expr, until, timeoutMs = 30_000) {
-        const deadline = Date.now() + timeoutMs;
-        let last: Sample[] = [];
-        while (Date.now() < deadline) {
-          last = await query(expr);
-          if (until(last)) return last;
-          await sleep(250);
-        }
-        throw new Error(`timed out after ${timeoutMs} ms waiting on ${expr}; last result: ${JSON.stringify(last)}`);
-      },
-      async alerts() {
-        const body = (await getJson(`${url}/api/v1/alerts`)) as { data: { alerts: AlertState[] } };
-        return body.data.alerts;
-      },
-      async rules() {
-        const body = (await getJson(`${url}/api/v1/rules`)) as { data: { groups: unknown[] } };
-        return body.data.groups;
-      },
-      async targets() {
-        const body = (await getJson(`${url}/api/v1/targets`)) as {
-          data: { activeTargets: { labels: Record<string, string>; health: string; lastError: string; scrapeUrl: string }[] };
-        };
-        return body.data.activeTargets;
-      },
-      async reload(next) {
-        current = { ...current, ...next };
-        writeFileSync(configFile, stringify(prometheusConfig(current, address)));
-        const r = await fetch(`${url}/-/reload`, { method: 'POST', signal: AbortSignal.timeout(10_000) });
-        if (!r.ok) throw new Error(`reload: HTTP ${r.status}: ${await r.text()}`);
-      },
-      logs: () => proc.logs(),
-      stop: () => proc.stop(),
-    };
-    return instance;
   }
   throw lastError instanceof Error ? lastError : new Error(String(lastError));
+}
+
+/** Starts Prometheus on a free loopback port and waits until /-/ready answers 200. */
+export async function startPrometheus(opts: PrometheusOptions = {}): Promise<PrometheusInstance> {
+  const binary = opts.binary ?? findBinary('prometheus');
+  if (!binary) throw new Error('prometheus not found on PATH or in /usr/bin');
+  let current: PrometheusOptions = { ...opts };
+  const { proc, url, port, address, dir, configFile } = await launchOnFreePort(
+    'prometheus',
+    binary,
+    (addr) => stringify(prometheusConfig(current, addr)),
+    (addr, dir, configFile) => [
+      `--config.file=${configFile}`,
+      `--storage.tsdb.path=${path.join(dir, 'data')}`,
+      `--web.listen-address=${addr}`,
+      '--web.enable-lifecycle',
+      // Alertmanager discovery lags the first evaluations by a few
+      // seconds; resend firing alerts every second instead of every minute.
+      '--rules.alert.resend-delay=1s',
+      '--log.level=warn',
+      ...(opts.extraArgs ?? []),
+    ],
+    opts.readyTimeoutMs,
+  );
+  const queryRaw = async (expr: string, time?: number) => {
+    const params = new URLSearchParams({ query: expr });
+    if (time !== undefined) params.set('time', String(time));
+    const body = (await getJson(`${url}/api/v1/query`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: params.toString(),
+    })) as { status: string; data: { resultType: string; result: unknown }; error?: string };
+    if (body.status !== 'success') throw new Error(`query ${expr}: ${body.error ?? body.status}`);
+    return body.data;
+  };
+  const query = async (expr: string, time?: number) => toSamples(await queryRaw(expr, time));
+
+  const instance: PrometheusInstance = {
+    url,
+    port,
+    dir,
+    configFile,
+    queryRaw,
+    query,
+    async waitFor(expr, until, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last: Sample[] = [];
+      while (Date.now() < deadline) {
+        last = await query(expr);
+        if (until(last)) return last;
+        await sleep(250);
+      }
+      throw new Error(`timed out after ${timeoutMs} ms waiting on ${expr}; last result: ${JSON.stringify(last)}`);
+    },
+    async alerts() {
+      const body = (await getJson(`${url}/api/v1/alerts`)) as { data: { alerts: AlertState[] } };
+      return body.data.alerts;
+    },
+    async rules() {
+      const body = (await getJson(`${url}/api/v1/rules`)) as { data: { groups: unknown[] } };
+      return body.data.groups;
+    },
+    async targets() {
+      const body = (await getJson(`${url}/api/v1/targets`)) as {
+        data: { activeTargets: { labels: Record<string, string>; health: string; lastError: string; scrapeUrl: string }[] };
+      };
+      return body.data.activeTargets;
+    },
+    async reload(next) {
+      current = { ...current, ...next };
+      writeFileSync(configFile, stringify(prometheusConfig(current, address)));
+      const r = await fetch(`${url}/-/reload`, { method: 'POST', signal: AbortSignal.timeout(10_000) });
+      if (!r.ok) throw new Error(`reload: HTTP ${r.status}: ${await r.text()}`);
+    },
+    logs: () => proc.logs(),
+    stop: () => proc.stop(),
+  };
+  return instance;
 }
 
 // ---------------------------------------------------------------------------
@@ -489,55 +516,38 @@ export async function startAlertmanager(opts: AlertmanagerOptions): Promise<Aler
   const binary = opts.binary ?? findBinary('alertmanager');
   if (!binary) throw new Error('alertmanager (or prometheus-alertmanager) not found on PATH or in /usr/bin');
   if (!opts.config && !opts.webhookUrl) throw new Error('startAlertmanager: give webhookUrl or config');
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
-    const address = `127.0.0.1:${port}`;
-    const dir = mkdtempSync(path.join(tmpdir(), 'alertmanager-test-'));
-    const configFile = path.join(dir, 'alertmanager.yml');
-    writeFileSync(configFile, opts.config ?? webhookAlertmanagerConfig(opts.webhookUrl as string));
-    const child = spawn(
-      binary,
-      [
-        `--config.file=${configFile}`,
-        `--storage.path=${path.join(dir, 'data')}`,
-        `--web.listen-address=${address}`,
-        '--cluster.listen-address=',
-        '--log.level=warn',
-        ...(opts.extraArgs ?? []),
-      ],
-      { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const proc = new ManagedProcess(child, dir);
-    const url = `http://${address}`;
-    try {
-      await waitHttpOk(`${url}/-/ready`, proc, opts.readyTimeoutMs ?? 30_000, 'alertmanager');
-    } catch (e) {
-      lastError = e;
-      await proc.stop(2_000);
-      if (/address already in use/i.test(String(e))) continue;
-      throw e;
-    }
-    return {
-      url,
-      port,
-      dir,
-      configFile,
-      async postAlerts(alerts) {
-        const r = await fetch(`${url}/api/v2/alerts`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(alerts),
-          signal: AbortSignal.timeout(10_000),
-        });
-        if (!r.ok) throw new Error(`POST /api/v2/alerts: HTTP ${r.status}: ${await r.text()}`);
-      },
-      async alerts() {
-        return (await getJson(`${url}/api/v2/alerts`)) as AlertmanagerAlert[];
-      },
-      logs: () => proc.logs(),
-      stop: () => proc.stop(),
-    };
-  }
-  throw lastError instanceof Error ? lastError : new Error(String(lastError));
+  const { proc, url, port, dir, configFile } = await launchOnFreePort(
+    'alertmanager',
+    binary,
+    () => opts.config ?? webhookAlertmanagerConfig(opts.webhookUrl as string),
+    (addr, dir, configFile) => [
+      `--config.file=${configFile}`,
+      `--storage.path=${path.join(dir, 'data')}`,
+      `--web.listen-address=${addr}`,
+      '--cluster.listen-address=',
+      '--log.level=warn',
+      ...(opts.extraArgs ?? []),
+    ],
+    opts.readyTimeoutMs,
+  );
+  return {
+    url,
+    port,
+    dir,
+    configFile,
+    async postAlerts(alerts) {
+      const r = await fetch(`${url}/api/v2/alerts`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(alerts),
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (!r.ok) throw new Error(`POST /api/v2/alerts: HTTP ${r.status}: ${await r.text()}`);
+    },
+    async alerts() {
+      return (await getJson(`${url}/api/v2/alerts`)) as AlertmanagerAlert[];
+    },
+    logs: () => proc.logs(),
+    stop: () => proc.stop(),
+  };
 }
