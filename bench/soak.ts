@@ -48,15 +48,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Config as CredentialConfig } from '@alicloud/credentials';
 import { loadConfig } from '../src/config/load.js';
-import { createRequestListener } from '../src/http/app.js';
-import { startServer } from '../src/http/listen.js';
+import type { ExporterConfig } from '../src/config/schema.js';
+import { startHttp } from '../src/http/serve.js';
 import { createLogger } from '../src/log/logger.js';
-import { ExpositionCache } from '../src/metrics/cache.js';
 import { SelfMetrics } from '../src/metrics/self.js';
-import { Poller } from '../src/poller/poller.js';
-import { CredentialClient, SasClient } from '../src/sas/client.js';
+import { Pipeline } from '../src/pipeline.js';
+import { SasClient } from '../src/sas/client.js';
+import { staticCredential } from '../src/sas/credentials.js';
 import { DEMO_CREDENTIALS } from '../src/simulator/index.js';
 import { VERSION } from '../src/version.js';
 import { buildPool, expected, scenarioYaml, type PoolTask } from './soak/pool.js';
@@ -152,7 +151,7 @@ async function main(): Promise<number> {
   const sim = await startSimulatorProcess(ROOT, scenarioFile, ['--max-old-space-size=2048']);
   log(`soak: simulator process ${sim.pid} on ${sim.endpoint}`);
 
-  // --- the exporter's components, wired as src/exporter.ts wires them
+  // --- the exporter's pipeline, as the daemon runs it (cycles started here, not by cron)
   let errorsLogged = 0;
   let firstError = '';
   const logger = createLogger({
@@ -163,17 +162,8 @@ async function main(): Promise<number> {
       log(`exporter: ${line}`);
     },
   });
-  const self = new SelfMetrics({ version: VERSION, revision: 'soak' });
-  const cache = new ExpositionCache(() => self.renderParts());
-  const credential = new CredentialClient(new CredentialConfig({ type: 'access_key', accessKeyId: DEMO_CREDENTIALS.accessKeyId, accessKeySecret: DEMO_CREDENTIALS.accessKeySecret }));
-  const source = new SasClient({ endpoint: sim.endpoint, protocol: 'http', region: 'cn-shanghai', requestTimeoutMs: REQUEST_TIMEOUT_MS, credential });
-  const poller = new Poller({ source, logger: logger.child({ component: 'poller' }), observer: self });
-  let rendering: Promise<void> = Promise.resolve();
-  poller.onSnapshot((snap) => {
-    rendering = cache.update(snap);
-    rendering.catch((err: unknown) => logger.error('rendering metrics failed', { err: String(err) }));
-  });
-  cache.onRendered((_g, _ms, snap) => self.tasks.set(snap.tasks.length));
+  const credential = staticCredential(DEMO_CREDENTIALS.accessKeyId, DEMO_CREDENTIALS.accessKeySecret);
+  const makeSource = (c: ExporterConfig) => new SasClient({ endpoint: c.endpoint, protocol: c.protocol, region: c.region, requestTimeoutMs: c.requestTimeoutMs, credential });
 
   // --- configuration: a real YAML file, loaded as a reload loads it
   const configFile = path.join(dir, 'exporter.yaml');
@@ -200,18 +190,9 @@ async function main(): Promise<number> {
     writeFileSync(configFile, lines.join('\n'));
     return loadConfig(configFile);
   };
-  poller.configure(await writeAndLoad());
-  self.configLoaded(true, Date.now());
-
-  const listener = createRequestListener({
-    telemetryPath: '/metrics',
-    cache,
-    self,
-    logger: logger.child({ component: 'http' }),
-    isReady: () => poller.ready,
-    headers: () => ({}),
-  });
-  const serving = await startServer(listener, { host: '127.0.0.1', port: 0 });
+  const pipeline = new Pipeline(await writeAndLoad(), { logger, makeSource, self: new SelfMetrics({ version: VERSION, revision: 'soak' }) });
+  const { poller, cache } = pipeline;
+  const serving = await startHttp({ listen: { host: '127.0.0.1', port: 0 }, telemetryPath: '/metrics', cache, self: pipeline.self, isReady: () => pipeline.ready, logger: logger.child({ component: 'http' }) });
   const metricsUrl = `${serving.url}metrics`;
   const scraper = startScraper(metricsUrl, SCRAPE_INTERVAL_MS);
   const checkAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -251,8 +232,7 @@ async function main(): Promise<number> {
       renameCount++;
     }
     configured = next;
-    const { added, removed } = poller.configure(await writeAndLoad());
-    self.configLoaded(true, Date.now());
+    const { added, removed } = pipeline.apply(await writeAndLoad());
     if (added.length !== adds.length || removed.length !== removeIds.size) {
       fail(`reload ${churnEvents + 1}: configure() reported +${added.length} -${removed.length}, the file changed +${adds.length} -${removeIds.size}`);
     }
@@ -275,7 +255,7 @@ async function main(): Promise<number> {
     const cycleMs = performance.now() - t0;
     if (!stats) fail(`cycle ${cycle}: runOnce returned nothing (crashed)`);
     // The snapshot of this cycle, rendered and served.
-    while (cache.generation !== poller.current().generation) await rendering;
+    while (cache.generation !== poller.current().generation) await new Promise((r) => setTimeout(r, 5));
 
     const t1 = performance.now();
     // In a function of its own: the exposition text and the census are

@@ -1,13 +1,67 @@
 #!/usr/bin/env node
-/** The daemon's entry point: flags, logging, signals, exit codes. */
-import { FlagError, parseFlags, USAGE } from './cli/flags.js';
-import { startExporter, StartupError, type RunningExporter } from './exporter.js';
-import { createLogger, scrubSecrets } from './log/logger.js';
-import { VERSION } from './version.js';
+/**
+ * The daemon's entry point: signals, flags, logging, exit codes.
+ *
+ * Signal handlers are installed before anything else is loaded: without a
+ * handler Node dies of a SIGHUP (exit 129), and loading the exporter's
+ * modules takes long enough for a supervisor's reload or stop to arrive
+ * first. So this file imports nothing at the top; the rest is loaded once
+ * the handlers are in place. A SIGHUP during start-up is applied once
+ * start-up is done; SIGTERM or SIGINT during start-up exits at once (nothing
+ * is being served yet, so there is nothing to drain).
+ */
+import type { Logger } from './log/logger.js';
+import type { RunningExporter } from './exporter.js';
 
 const SHUTDOWN_DEADLINE_MS = 8000;
 
+let exporter: RunningExporter | undefined;
+let logger: Logger | undefined;
+let reloadWhenStarted = false;
+let stopping = false;
+
+process.on('SIGHUP', () => {
+  if (!exporter) {
+    reloadWhenStarted = true;
+    logger?.info('SIGHUP received during start-up: reloading once started');
+    return;
+  }
+  logger?.info('SIGHUP received: reloading configuration');
+  void exporter.reload('SIGHUP');
+});
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));
+
+function shutdown(signal: string): void {
+  if (stopping) return;
+  stopping = true;
+  const running = exporter;
+  if (!running) {
+    logger?.info('shutting down during start-up', { signal });
+    process.exit(0);
+  }
+  logger?.info('shutting down', { signal });
+  const force = setTimeout(() => {
+    logger?.warn('shutdown took too long; exiting anyway');
+    process.exit(0);
+  }, SHUTDOWN_DEADLINE_MS);
+  force.unref();
+  running.stop().then(
+    () => {
+      logger?.info('stopped');
+      process.exit(0);
+    },
+    (err: unknown) => {
+      logger?.error('error while stopping', { err: String(err) });
+      process.exit(0);
+    },
+  );
+}
+
 async function main(): Promise<void> {
+  const { FlagError, parseFlags, USAGE } = await import('./cli/flags.js');
+  const { createLogger, scrubSecrets } = await import('./log/logger.js');
+  const { VERSION } = await import('./version.js');
   let flags;
   try {
     flags = parseFlags(process.argv.slice(2));
@@ -26,69 +80,29 @@ async function main(): Promise<void> {
     process.stdout.write(`aliyun-sas-exporter ${VERSION} (node ${process.version})\n`);
     return;
   }
-  const logger = createLogger({ level: flags.logLevel, format: flags.logFormat });
-
+  const log = createLogger({ level: flags.logLevel, format: flags.logFormat });
+  logger = log;
   process.on('unhandledRejection', (reason) => {
-    logger.error('BUG: unhandled promise rejection', { err: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) });
+    log.error('BUG: unhandled promise rejection', { err: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) });
   });
   process.on('uncaughtException', (err) => {
-    logger.error('BUG: uncaught exception; exiting', { err: err.stack ?? err.message });
+    log.error('BUG: uncaught exception; exiting', { err: err.stack ?? err.message });
     process.exit(1);
   });
 
-  let exporter: RunningExporter | undefined;
-  // Installed before start-up: without a handler Node dies of a SIGHUP, and
-  // start-up can take seconds (the credential chain, an ECS metadata or
-  // credentials URI round trip), long enough for a reload sent by a
-  // supervisor to kill the exporter. One that arrives early is run once up.
-  let reloadWhenStarted = false;
-  process.on('SIGHUP', () => {
-    if (!exporter) {
-      logger.info('SIGHUP received during start-up: reloading once started');
-      reloadWhenStarted = true;
-      return;
-    }
-    logger.info('SIGHUP received: reloading configuration');
-    void exporter.reload('SIGHUP');
-  });
+  const { startExporter, StartupError } = await import('./exporter.js');
   try {
-    logger.info('starting aliyun-sas-exporter', { version: VERSION, node: process.version });
-    exporter = await startExporter(flags, logger);
+    log.info('starting aliyun-sas-exporter', { version: VERSION, node: process.version });
+    if (reloadWhenStarted) log.info('SIGHUP received during start-up: reloading once started');
+    exporter = await startExporter(flags, log);
   } catch (err) {
-    if (err instanceof StartupError) {
-      // The whole message in one structured line, so a log collector keeps the file and line too.
-      logger.error('start-up failed', { err: err.message });
-      process.stderr.write(scrubSecrets(`aliyun-sas-exporter: ${err.message}\n`));
-      process.exit(1);
-    }
-    throw err;
+    // Every start-up failure: one line naming the file (and line) in the log, the same on stderr, exit 1.
+    const message = err instanceof StartupError ? err.message : `unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
+    log.error('start-up failed', { err: message });
+    process.stderr.write(scrubSecrets(`aliyun-sas-exporter: ${message}\n`));
+    process.exit(1);
   }
-
-  const running = exporter;
-  if (reloadWhenStarted) void running.reload('SIGHUP');
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info('shutting down', { signal });
-    const force = setTimeout(() => {
-      logger.warn('shutdown took too long; exiting anyway');
-      process.exit(0);
-    }, SHUTDOWN_DEADLINE_MS);
-    force.unref();
-    running.stop().then(
-      () => {
-        logger.info('stopped');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error('error while stopping', { err: String(err) });
-        process.exit(0);
-      },
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  if (reloadWhenStarted) void exporter.reload('SIGHUP');
 }
 
 void main();

@@ -1,26 +1,24 @@
 /**
- * Child process for the polling phase: the exporter's own components wired
- * as src/exporter.ts wires them (SasClient through the real SDK -> Poller ->
- * ExpositionCache -> request listener -> startServer), against the simulator
+ * Child process for the polling phase: the exporter's pipeline as the
+ * daemon runs it (src/pipeline.ts: SasClient through the real SDK -> Poller
+ * -> ExpositionCache, served by src/http/serve.ts), against the simulator
  * process. Cycles are started by the parent (no cron), so each is measured
  * whole; the render that follows a cycle is awaited and timed too.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Config as CredentialConfig } from '@alicloud/credentials';
 import { loadConfig } from '../../src/config/load.js';
-import { createRequestListener } from '../../src/http/app.js';
-import { startServer, type ServingHandle } from '../../src/http/listen.js';
+import { startHttp } from '../../src/http/serve.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { ExpositionCache } from '../../src/metrics/cache.js';
 import { SelfMetrics } from '../../src/metrics/self.js';
-import { Poller } from '../../src/poller/poller.js';
-import { CredentialClient, SasClient } from '../../src/sas/client.js';
+import { Pipeline } from '../../src/pipeline.js';
+import { SasClient } from '../../src/sas/client.js';
+import { staticCredential } from '../../src/sas/credentials.js';
 import { DEMO_CREDENTIALS } from '../../src/simulator/index.js';
+import type { ServingHandle } from '../../src/web/server.js';
 import { memory, serve } from './ipc.js';
 import { slidingWindowMax } from './simulator.js';
 
-let poller: Poller | undefined;
-let cache: ExpositionCache | undefined;
+let pipeline: Pipeline | undefined;
 let server: ServingHandle | undefined;
 const renders = new Map<number, number>();
 let callTimes: number[] = [];
@@ -36,16 +34,7 @@ function rendered(generation: number): Promise<number> {
 
 async function init(a: { configFile: string }) {
   const config = await loadConfig(a.configFile);
-  const credential = new CredentialClient(
-    new CredentialConfig({ type: 'access_key', accessKeyId: DEMO_CREDENTIALS.accessKeyId, accessKeySecret: DEMO_CREDENTIALS.accessKeySecret }),
-  );
-  const self = new SelfMetrics({ version: 'bench', revision: 'bench' });
-  cache = new ExpositionCache(() => self.renderParts());
-  cache.onRendered((g, ms) => {
-    renders.set(g, ms);
-    waiters.get(g)?.(ms);
-    waiters.delete(g);
-  });
+  const credential = staticCredential(DEMO_CREDENTIALS.accessKeyId, DEMO_CREDENTIALS.accessKeySecret);
   const source = new SasClient({ endpoint: config.endpoint, protocol: config.protocol, region: config.region, requestTimeoutMs: config.requestTimeoutMs, credential });
   // Warm-up calls outside the poller (its task states stay untouched): the
   // SDK's first calls load and JIT-compile code, a one-off start-up cost that
@@ -68,16 +57,16 @@ async function init(a: { configFile: string }) {
       return source.describeScanTaskProgress(id);
     },
   };
-  poller = new Poller({ source: timed, logger: silentLogger, observer: self });
-  const c = cache;
-  poller.onSnapshot((snap) => void c.update(snap));
-  poller.configure(config);
-  self.configLoaded(true, Date.now(), config.tasks.length);
-  server = await startServer(createRequestListener({ telemetryPath: '/metrics', cache, self, logger: silentLogger, isReady: () => poller!.ready }), {
-    host: '127.0.0.1',
-    port: 0,
+  // The production wiring; cycles are started by the parent (runOnce), not by cron.
+  const p = new Pipeline(config, { logger: silentLogger, makeSource: () => timed, self: new SelfMetrics({ version: 'bench', revision: 'bench' }) });
+  pipeline = p;
+  p.cache.onRendered((g, ms) => {
+    renders.set(g, ms);
+    waiters.get(g)?.(ms);
+    waiters.delete(g);
   });
-  await rendered(poller.current().generation);
+  server = await startHttp({ listen: { host: '127.0.0.1', port: 0 }, telemetryPath: '/metrics', cache: p.cache, self: p.self, isReady: () => p.ready, logger: silentLogger });
+  await rendered(p.poller.current().generation);
   return { url: `http://127.0.0.1:${server.address.port}`, tasks: config.tasks.length, qps: config.rateLimit.qps, burst: config.rateLimit.burst, concurrency: config.concurrency };
 }
 
@@ -88,9 +77,9 @@ async function cycle() {
   callTimes = [];
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
-  const stats = await poller!.runOnce();
+  const stats = await pipeline!.poller.runOnce();
   const cycleEnd = performance.now();
-  const renderMs = await rendered(poller!.current().generation);
+  const renderMs = await rendered(pipeline!.poller.current().generation);
   const totalMs = performance.now() - t0;
   eld.disable();
   const cpu = process.cpuUsage(cpu0);
@@ -111,7 +100,7 @@ serve({
   cycle,
   memory: (a: { gc: boolean }) => memory(a.gc),
   close: async () => {
-    await poller?.stop(1_000);
+    await pipeline?.stop(1_000);
     await server?.close(1_000);
   },
 });

@@ -4,9 +4,9 @@
  * comparing the two outputs checks the renderer too.
  */
 import client from 'prom-client';
-import type { Snapshot } from '../../src/poller/state.js';
+import type { Snapshot } from '../../src/model/snapshot.js';
 import { TASK_FAMILIES } from '../../src/metrics/taskFamilies.js';
-import { TARGET_TYPES, TASK_STATUSES } from '../../src/sas/types.js';
+import { TARGET_TYPES, TASK_STATUSES } from '../../src/model/vocabulary.js';
 
 const LABELS: Record<string, readonly string[]> = {
   aliyun_sas_scan_task_info: ['task_id', 'task_name'],

@@ -7,13 +7,13 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { createRequestListener } from '../../src/http/app.js';
-import { startServer, type ServingHandle } from '../../src/http/listen.js';
+import { startHttp } from '../../src/http/serve.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { ExpositionCache } from '../../src/metrics/cache.js';
 import { renderTaskFamilies, renderTaskFamiliesSync, renderTaskFamilyChunks } from '../../src/metrics/render.js';
 import { SelfMetrics } from '../../src/metrics/self.js';
-import type { Snapshot } from '../../src/poller/state.js';
+import type { Snapshot } from '../../src/model/snapshot.js';
+import type { ServingHandle } from '../../src/web/server.js';
 import { memory, serve } from './ipc.js';
 import { buildRegistry, compareExpositions } from './promclient.js';
 import { syntheticSnapshot } from './synthetic.js';
@@ -129,8 +129,7 @@ async function init(a: Shape) {
     exposes++;
     return expose(n);
   };
-  const app = createRequestListener({ telemetryPath: '/metrics', cache, self, logger: silentLogger, isReady: () => true });
-  server = await startServer(app, { host: '127.0.0.1', port: 0 });
+  server = await startHttp({ listen: { host: '127.0.0.1', port: 0 }, telemetryPath: '/metrics', cache, self, isReady: () => true, logger: silentLogger });
   const first = await publish(0);
   sampler = setInterval(sampleRss, 50);
   sampler.unref();

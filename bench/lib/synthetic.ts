@@ -3,8 +3,8 @@
  * publishes (one TaskState per task, new objects every cycle). Deterministic
  * for a given (T, K, cycle), so two processes build the same bytes.
  */
-import type { Snapshot, TaskState } from '../../src/poller/state.js';
-import type { TaskStatus } from '../../src/sas/types.js';
+import type { Snapshot, TaskState } from '../../src/model/snapshot.js';
+import type { TaskStatus } from '../../src/model/vocabulary.js';
 
 export interface SyntheticOptions {
   readonly tasks: number;

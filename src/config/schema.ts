@@ -6,14 +6,8 @@
 import { z } from 'zod';
 import cron from 'node-cron';
 import { parseDuration } from './duration.js';
+import type { TaskSpec } from '../model/snapshot.js';
 import { parseTaskId } from './taskId.js';
-
-export interface TaskSpec {
-  /** Canonical decimal string, exact up to 2^63-1. */
-  readonly id: string;
-  /** Display name from the YAML; empty if none. */
-  readonly name: string;
-}
 
 export interface RetryConfig {
   /** Attempts per task per cycle, the first included. */

@@ -11,12 +11,11 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../log/logger.js';
-import { webHeadersMiddleware } from './headers.js';
+import type { ReloadOutcome } from '../reload.js';
+import { webHeadersMiddleware } from '../web/headers.js';
 import { negotiate } from '../metrics/exposition.js';
 import type { ExpositionCache } from '../metrics/cache.js';
 import type { SelfMetrics } from '../metrics/self.js';
-
-export type ReloadOutcome = { ok: true } | { ok: false; error: string };
 
 /** Middleware on Node's own request and response (basic auth is one), so it runs on the fast path as well as in express. */
 export type NodeMiddleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
@@ -205,7 +204,8 @@ function buildApp(deps: AppDeps, shared: Shared): express.Express {
     }
     const outcome = await deps.reload();
     if (outcome.ok) res.status(200).type('text/plain').send('Configuration reloaded\n');
-    else res.status(500).type('text/plain').send(`Failed to reload configuration: ${outcome.error}\n`);
+    // The reason names files and lines: it goes to the log, not to whoever asked.
+    else res.status(500).type('text/plain').send('Failed to reload the configuration; the reason is in the exporter log\n');
   });
 
   app.all('/', only(['GET', 'HEAD']), (_req, res) => {

@@ -5,7 +5,7 @@
  * the gzipped answer is gzip(self) followed by the cached gzip(tasks).
  */
 import zlib from 'node:zlib';
-import type { Snapshot } from '../poller/state.js';
+import type { Snapshot } from '../model/snapshot.js';
 import type { SelfParts } from './self.js';
 import { OPENMETRICS_CONTENT_TYPE, OPENMETRICS_EOF, TEXT_CONTENT_TYPE, textToOpenMetrics, type Negotiated } from './exposition.js';
 import { renderTaskFamilyChunks } from './render.js';

@@ -11,7 +11,7 @@
  * series (see bench/).
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import type { Snapshot, TaskState } from '../poller/state.js';
+import type { Snapshot, TaskState } from '../model/snapshot.js';
 import { escapeHelp, escapeLabelValue, formatValue } from './exposition.js';
 import { TASK_FAMILIES, type TaskFamily } from './taskFamilies.js';
 

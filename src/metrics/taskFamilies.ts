@@ -3,8 +3,8 @@
  * A family turns one task's state into samples; the renderer does the rest.
  * `tid` is the task's `task_id="..."` label pair, escaped once per task.
  */
-import { TARGET_TYPES, TASK_STATUSES } from '../sas/types.js';
-import type { TaskState } from '../poller/state.js';
+import { TARGET_TYPES, TASK_STATUSES } from '../model/vocabulary.js';
+import type { TaskState } from '../model/snapshot.js';
 import { escapeLabelValue as esc } from './exposition.js';
 
 export type Emit = (labels: string, value: number) => void;

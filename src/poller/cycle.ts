@@ -5,7 +5,8 @@
  * the cycle's retry budget, so a long list never turns into a retry storm.
  */
 import type { Logger } from '../log/logger.js';
-import { ACTION, type SasResult, type ScanTaskProgressSource } from '../sas/types.js';
+import { ACTIONS } from '../model/vocabulary.js';
+import type { SasResult, ScanTaskProgressSource } from '../sas/types.js';
 import { backoffDelayMs } from './backoff.js';
 import type { CycleStats, PollObserver } from './observer.js';
 import { AbortedError, type RateLimiter } from './rateLimiter.js';
@@ -52,7 +53,7 @@ export async function runCycle(
     const t0 = performance.now();
     const result = await deps.source.describeScanTaskProgress(taskId);
     apiCalls++;
-    deps.observer.apiCall(ACTION, result.ok ? 'OK' : result.error.code, (performance.now() - t0) / 1000);
+    deps.observer.apiCall(ACTIONS.describeScanTaskProgress, result.ok ? 'OK' : result.error.code, (performance.now() - t0) / 1000);
     if (result.ok) deps.limiter.onSuccess();
     else if (result.error.class === 'throttled') deps.limiter.onThrottled();
     return result;

@@ -11,7 +11,8 @@ import { runCycle } from './cycle.js';
 import { nullObserver, type CycleStats, type PollObserver } from './observer.js';
 import { abortableSleep, RateLimiter } from './rateLimiter.js';
 import { cronTicker, type Ticker, type TickerFactory } from './scheduler.js';
-import { applyResult, isDue, withSpec, type Snapshot, type TaskState } from './state.js';
+import type { Snapshot, TaskState } from '../model/snapshot.js';
+import { applyResult, isDue, withSpec } from './state.js';
 
 export type PollerSettings = Pick<ExporterConfig, 'schedule' | 'concurrency' | 'retry' | 'rateLimit' | 'terminalRecheckIntervalMs' | 'tasks'>;
 

@@ -1,35 +1,10 @@
 /**
- * What the exporter knows about each task, and the pure rules that move it
- * forward from one poll result. Immutable: a snapshot can hold these objects
- * while the next cycle builds new ones.
+ * The pure rules that move a task's state forward: a new task, a reload, a
+ * poll result, whether a task is due. No I/O; unit tested with literal states.
  */
-import type { TaskSpec } from '../config/schema.js';
-import { TERMINAL_STATUSES, type ErrorClass, type SasResult, type ScanTarget, type TaskStatus } from '../sas/types.js';
-
-export interface TaskState {
-  readonly id: string;
-  readonly name: string;
-  /** Absent until the first successful poll. */
-  readonly status?: TaskStatus;
-  readonly rawStatus?: string;
-  readonly targets: readonly ScanTarget[];
-  /** Unix ms at which this exporter first saw the current status. */
-  readonly statusChangedAt?: number;
-  readonly lastSuccessAt?: number;
-  readonly lastPolledAt?: number;
-  /** Absent until the first poll ended. */
-  readonly lastPollOk?: boolean;
-  /** Set while the last poll failed. */
-  readonly lastError?: { readonly class: ErrorClass; readonly code: string };
-}
-
-export interface Snapshot {
-  /** Increases with every published snapshot; renderers cache on it. */
-  readonly generation: number;
-  readonly createdAt: number;
-  /** In configuration order. */
-  readonly tasks: readonly TaskState[];
-}
+import type { TaskSpec, TaskState } from '../model/snapshot.js';
+import { TERMINAL_STATUSES } from '../model/vocabulary.js';
+import type { SasResult } from '../sas/types.js';
 
 export function initialState(spec: TaskSpec): TaskState {
   return { id: spec.id, name: spec.name, targets: [] };

@@ -8,7 +8,8 @@ import * as $Util from '@alicloud/tea-util';
 import Credential from '@alicloud/credentials';
 import { classifySdkError } from './errors.js';
 import { parseProgressBody } from './normalize.js';
-import { ACTION, API_VERSION, type SasResult, type ScanTaskProgressSource } from './types.js';
+import { ACTIONS, API_VERSION } from '../model/vocabulary.js';
+import type { SasResult, ScanTaskProgressSource } from './types.js';
 
 // These packages are CommonJS: under Node's ESM loader the default import is
 // the module object (class on `.default`); under bundlers it is the class.
@@ -34,7 +35,7 @@ export interface SasClientOptions {
 
 /** The call as the exporter makes it (RPC style, TaskId in the query). */
 export const PARAMS = new Params({
-  action: ACTION,
+  action: ACTIONS.describeScanTaskProgress,
   version: API_VERSION,
   protocol: 'HTTPS',
   pathname: '/',

@@ -2,7 +2,9 @@
  * Pure mapping of DescribeScanTaskProgress answers onto the exporter's
  * vocabulary. No I/O: unit tested on literal bodies.
  */
-import type { ScanTarget, ScanTaskProgress, TaskStatus } from './types.js';
+import type { ScanTarget } from '../model/snapshot.js';
+import type { TaskStatus } from '../model/vocabulary.js';
+import type { ScanTaskProgress } from './types.js';
 
 const STATUS_BY_LOWERCASE: Record<string, TaskStatus> = {
   init: 'init',

@@ -1,26 +1,10 @@
 /**
- * The vocabulary shared by the SAS client, the poller and the metrics code.
- * Nothing here depends on the SDK or on prom-client.
+ * What one call of the Security Center API returns, as the SAS client hands
+ * it to the poller: a typed result or a typed error. Nothing here depends on
+ * the SDK or on prom-client.
  */
-
-/** The normalised states of a scan task; `unknown` is any string the API documents not. */
-export const TASK_STATUSES = ['init', 'processing', 'success', 'failed', 'unknown'] as const;
-export type TaskStatus = (typeof TASK_STATUSES)[number];
-
-/** Statuses the service never leaves: a task in one of them is re-checked rarely. */
-export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(['success', 'failed']);
-
-/** `uuid` is one server, `groupId` a server group (the API's own words). */
-export const TARGET_TYPES = ['uuid', 'groupId'] as const;
-export type TargetType = string;
-
-export interface ScanTarget {
-  readonly type: TargetType;
-  /** The server UUID or the group ID. */
-  readonly target: string;
-  /** The server or group name. */
-  readonly name: string;
-}
+import type { ScanTarget } from '../model/snapshot.js';
+import type { ErrorClass, TaskStatus } from '../model/vocabulary.js';
 
 /** A successful DescribeScanTaskProgress answer, normalised. */
 export interface ScanTaskProgress {
@@ -38,8 +22,6 @@ export interface ScanTaskProgress {
  * the API's error code (NoPermission, Throttling.User, ...) or, for failures
  * with no API code, the class name itself (timeout, network, bad_response, credentials).
  */
-export type ErrorClass = 'api' | 'throttled' | 'timeout' | 'network' | 'bad_response' | 'credentials';
-
 export interface SasError {
   readonly class: ErrorClass;
   readonly code: string;
@@ -61,7 +43,3 @@ export type SasResult =
 export interface ScanTaskProgressSource {
   describeScanTaskProgress(taskId: string): Promise<SasResult>;
 }
-
-/** The API action this exporter calls, as it appears in the `action` label. */
-export const ACTION = 'DescribeScanTaskProgress';
-export const API_VERSION = '2018-12-03';

@@ -9,10 +9,10 @@ import type { AddressInfo } from 'node:net';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, createRequestListener, type AppDeps } from '../../src/http/app.js';
-import { basicAuthMiddleware } from '../../src/http/basicAuth.js';
+import { basicAuthMiddleware } from '../../src/web/basicAuth.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { ExpositionCache } from '../../src/metrics/cache.js';
-import type { Snapshot } from '../../src/poller/state.js';
+import type { Snapshot } from '../../src/model/snapshot.js';
 import type { SelfMetrics } from '../../src/metrics/self.js';
 
 const snapshot: Snapshot = {
@@ -67,7 +67,7 @@ describe('telemetry fast path', () => {
       self,
       logger: silentLogger,
       isReady: () => true,
-      auth: basicAuthMiddleware(() => users),
+      auth: basicAuthMiddleware(() => users, { logger: silentLogger }),
       headers: () => ({ 'X-Extra': 'yes' }),
     };
     servers.push(await listen(createApp(deps)), await listen(createRequestListener(deps)));

@@ -85,8 +85,8 @@ tasks: [1]
     ['a fractional ID', 'region: cn-shanghai\ntasks:\n  - 1.5\n', 'tasks[0]: task ID 1.5 is not an integer'],
     ['a too large ID', 'region: cn-shanghai\ntasks:\n  - 9223372036854775808\n', 'exporter.yaml:3:5: tasks[0]: task ID 9223372036854775808 is larger than 2^63-1'],
     ['an object without id', 'region: cn-shanghai\ntasks:\n  - name: x\n', 'tasks[0]: a task entry needs an id'],
-    ['a misspelt task key', 'region: cn-shanghai\ntasks:\n  - id: 5\n    nmae: x\n', 'exporter.yaml:4:5: tasks[0].nmae: unknown key nmae'],
-    ['an unknown top-level key', 'region: cn-shanghai\nschedul: "* * * * *"\ntasks: [1]\n', 'exporter.yaml:2:1: schedul: unknown key schedul'],
+    ['a misspelt task key', 'region: cn-shanghai\ntasks:\n  - id: 5\n    nmae: x\n', 'exporter.yaml:4:5: tasks[0].nmae: unknown key "nmae"'],
+    ['an unknown top-level key', 'region: cn-shanghai\nschedul: "* * * * *"\ntasks: [1]\n', 'exporter.yaml:2:1: schedul: unknown key "schedul"'],
     ['a bad cron expression', 'region: cn-shanghai\nschedule: "61 * * * *"\ntasks: [1]\n', 'exporter.yaml:2:11: schedule: "61 * * * *" is not a valid cron expression'],
     ['a cron expression with too few fields', 'region: cn-shanghai\nschedule: "* * *"\ntasks: [1]\n', 'schedule: "* * *" is not a valid cron expression'],
     ['no region and no endpoint', 'tasks: [1]\n', 'region: set region (e.g. cn-shanghai) or endpoint'],
@@ -98,7 +98,7 @@ tasks: [1]
     ['a list at top level', '- 1\n- 2\n', 'the top level must be a mapping'],
     ['a bad duration', 'region: cn-shanghai\nrequest_timeout: fast\ntasks: [1]\n', 'exporter.yaml:2:18: request_timeout: "fast" is not a duration'],
     ['a zero concurrency', 'region: cn-shanghai\nconcurrency: 0\ntasks: [1]\n', 'concurrency: must be >= 1'],
-    ['a bad protocol', 'region: cn-shanghai\nprotocol: ftp\ntasks: [1]\n', 'protocol: Invalid enum value'],
+    ['a bad protocol', 'region: cn-shanghai\nprotocol: ftp\ntasks: [1]\n', 'protocol: invalid value "ftp"; expected one of: https, http'],
     ['an endpoint with a scheme', 'endpoint: https://tds.aliyuncs.com\ntasks: [1]\n', 'endpoint: must be host or host:port'],
     ['initial backoff above max', 'region: cn-shanghai\nretry: { initial_backoff: 5s, max_backoff: 1s }\ntasks: [1]\n', 'retry.initial_backoff: must not exceed retry.max_backoff'],
     ['a credential in plain text', 'region: cn-shanghai\naccess_key_secret: x\ntasks: [1]\n', 'access_key_secret: unknown key'],
@@ -108,7 +108,7 @@ tasks: [1]
 
   it('reports every problem at once', () => {
     const e = reject('region: cn-shanghai\ntasks: [0, abc, 3, 3]\n');
-    expect(e.problems.map((p) => p.field)).toEqual(['tasks[0]', 'tasks[1]', 'tasks[3]']);
+    expect(e.issues.map((p) => p.field)).toEqual(['tasks[0]', 'tasks[1]', 'tasks[3]']);
   });
 });
 

@@ -29,7 +29,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DEMO_CREDENTIALS, buildScenario, startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
 import { ExporterProcess, ROOT, tempDir, writeConfig } from '../helpers/exporterProcess.js';
 import { parseExposition, select, statusOf } from '../helpers/exposition.js';
-import { basic, makePki, type Pki } from '../http/helpers.js';
+import { basic, makePki, type Pki } from '../support/pki.js';
 
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const USER = 'prometheus';

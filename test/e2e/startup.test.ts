@@ -31,7 +31,7 @@ interface BadConfig {
 
 const BAD: BadConfig[] = [
   { name: 'duplicate task ID (5 and "5")', yaml: `${HEAD}tasks:\n  - 5\n  - "5"\n`, expect: /:5:\d+: tasks\[1\]: duplicate task ID 5 \(also tasks\[0\]\) at line 4/ },
-  { name: 'unknown key', yaml: `${HEAD}schedul: "*/5 * * * * *"\ntasks: [1]\n`, expect: /:3:1: schedul: unknown key schedul/ },
+  { name: 'unknown key', yaml: `${HEAD}schedul: "*/5 * * * * *"\ntasks: [1]\n`, expect: /:3:1: schedul: unknown key "schedul"/ },
   { name: 'bad cron expression', yaml: `${HEAD}schedule: "*/5 * *"\ntasks: [1]\n`, expect: /:3:\d+: schedule: "\*\/5 \* \*" is not a valid cron expression/ },
   { name: 'missing file', yaml: undefined, expect: /: cannot read the configuration file: no such file/ },
   { name: 'empty file', yaml: '', expect: /: the file is empty/ },

@@ -4,7 +4,7 @@ import { ExpositionCache } from '../../src/metrics/cache.js';
 import { negotiate, textToOpenMetrics } from '../../src/metrics/exposition.js';
 import { renderTaskFamilies, renderTaskFamiliesSync } from '../../src/metrics/render.js';
 import { SelfMetrics } from '../../src/metrics/self.js';
-import type { Snapshot, TaskState } from '../../src/poller/state.js';
+import type { Snapshot, TaskState } from '../../src/model/snapshot.js';
 
 const tasks: TaskState[] = [
   {

@@ -2,7 +2,7 @@ import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { ExpositionCache, storedGzipMember } from '../../src/metrics/cache.js';
 import { SelfMetrics } from '../../src/metrics/self.js';
-import type { Snapshot } from '../../src/poller/state.js';
+import type { Snapshot } from '../../src/model/snapshot.js';
 
 const snapshot: Snapshot = {
   generation: 1,

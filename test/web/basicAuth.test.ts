@@ -1,10 +1,12 @@
 import bcrypt from 'bcryptjs';
 import express from 'express';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { basicAuthMiddleware, parseBasicAuthorization, type BasicAuthOptions } from '../../src/http/basicAuth.js';
-import { webHeadersMiddleware } from '../../src/http/headers.js';
-import { startServer, type ServingHandle } from '../../src/http/listen.js';
-import { basic, request, sleep } from './helpers.js';
+import { basicAuthMiddleware, parseBasicAuthorization, type BasicAuthOptions } from '../../src/web/basicAuth.js';
+import { webHeadersMiddleware } from '../../src/web/headers.js';
+import { startServer, type ServingHandle } from '../../src/web/server.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { captureLog } from '../support/log.js';
+import { basic, request, sleep } from '../support/pki.js';
 
 const ALICE_PW = 'correct horse battery staple';
 const aliceHash = bcrypt.hashSync(ALICE_PW, 4);
@@ -21,25 +23,25 @@ interface Setup {
   compare: ReturnType<typeof vi.fn<(password: string, hash: string) => Promise<boolean>>>;
   mw: ReturnType<typeof basicAuthMiddleware>;
   setUsers(u: ReadonlyMap<string, string> | undefined): void;
-  logs: unknown[][];
+  logs: string[];
 }
 
-async function setup(opts: BasicAuthOptions = {}, compareImpl = (p: string, h: string) => bcrypt.compare(p, h)): Promise<Setup> {
+async function setup(opts: Partial<BasicAuthOptions> = {}, compareImpl = (p: string, h: string) => bcrypt.compare(p, h)): Promise<Setup> {
   let users: ReadonlyMap<string, string> | undefined = new Map([
     ['alice', aliceHash],
     ['bob', bobHash2y],
   ]);
   const compare = vi.fn(compareImpl);
-  const logs: unknown[][] = [];
-  const logger = { debug: (...a: unknown[]) => logs.push(a), warn: (...a: unknown[]) => logs.push(a) };
-  const mw = basicAuthMiddleware(() => users, { compare, logger, ...opts });
+  const log = captureLog();
+  const logs = log.lines;
+  const mw = basicAuthMiddleware(() => users, { compare, logger: log.logger, ...opts });
   const app = express();
   app.use(webHeadersMiddleware(() => ({ 'X-Frame-Options': 'deny' })));
   app.use(mw);
   app.get('/metrics', (_req, res) => {
     res.type('text/plain').send('up 1\n');
   });
-  const h = await startServer(app, { host: '127.0.0.1', port: 0 });
+  const h = await startServer(app, { host: '127.0.0.1', port: 0, logger: silentLogger });
   handles.push(h);
   return { url: `${h.url}metrics`, compare, mw, setUsers: (u) => (users = u), logs };
 }
@@ -178,8 +180,8 @@ describe('basicAuthMiddleware', () => {
   });
 
   it('rejects bad options', () => {
-    expect(() => basicAuthMiddleware(() => undefined, { maxConcurrent: 0 })).toThrow(RangeError);
-    expect(() => basicAuthMiddleware(() => undefined, { cacheSize: 1.5 })).toThrow(RangeError);
+    expect(() => basicAuthMiddleware(() => undefined, { maxConcurrent: 0, logger: silentLogger })).toThrow(RangeError);
+    expect(() => basicAuthMiddleware(() => undefined, { cacheSize: 1.5, logger: silentLogger })).toThrow(RangeError);
   });
 });
 

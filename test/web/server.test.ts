@@ -2,9 +2,12 @@ import http from 'node:http';
 import net from 'node:net';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_SERVER_LIMITS, parseListenAddress, startServer, type ServingHandle } from '../../src/http/listen.js';
-import type { WebConfig } from '../../src/http/webConfig.js';
-import { request, sleep } from './helpers.js';
+import { silentLogger } from '../../src/log/logger.js';
+import type { WebConfig } from '../../src/web/config.js';
+import { DEFAULT_SERVER_LIMITS } from '../../src/web/limits.js';
+import { parseListenAddress } from '../../src/web/listenAddress.js';
+import { startServer, type ServingHandle } from '../../src/web/server.js';
+import { request, sleep } from '../support/pki.js';
 
 describe('parseListenAddress', () => {
   it.each([
@@ -43,7 +46,7 @@ afterEach(async () => {
 });
 
 async function serve(app: express.Express | http.RequestListener, limits = {}): Promise<ServingHandle> {
-  const h = await startServer(app, { host: '127.0.0.1', port: 0, limits });
+  const h = await startServer(app, { logger: silentLogger, host: '127.0.0.1', port: 0, limits });
   handles.push(h);
   return h;
 }
@@ -226,13 +229,13 @@ describe('startServer (plain HTTP)', () => {
   });
 
   it('validates limits and reports listen errors clearly', async () => {
-    await expect(startServer(helloApp(), { port: 0, host: '127.0.0.1', limits: { headersTimeoutMs: 5_000, requestTimeoutMs: 1_000 } })).rejects.toThrow(
+    await expect(startServer(helloApp(), { logger: silentLogger, port: 0, host: '127.0.0.1', limits: { headersTimeoutMs: 5_000, requestTimeoutMs: 1_000 } })).rejects.toThrow(
       /headersTimeoutMs \(5000\) must not exceed requestTimeoutMs/,
     );
-    await expect(startServer(helloApp(), { port: 0, limits: { maxConnections: -1 } })).rejects.toThrow(RangeError);
-    await expect(startServer(helloApp(), { port: 70000 })).rejects.toThrow(/port must be an integer/);
+    await expect(startServer(helloApp(), { logger: silentLogger, port: 0, limits: { maxConnections: -1 } })).rejects.toThrow(RangeError);
+    await expect(startServer(helloApp(), { logger: silentLogger, port: 70000 })).rejects.toThrow(/port must be an integer/);
     const h = await serve(helloApp());
-    await expect(startServer(helloApp(), { host: '127.0.0.1', port: h.address.port })).rejects.toMatchObject({
+    await expect(startServer(helloApp(), { logger: silentLogger, host: '127.0.0.1', port: h.address.port })).rejects.toMatchObject({
       code: 'EADDRINUSE',
       message: expect.stringMatching(/^cannot listen on 127\.0\.0\.1:\d+: /),
     });

@@ -3,9 +3,12 @@ import net from 'node:net';
 import tls from 'node:tls';
 import express from 'express';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { certificateSans, startServer, type ServerLimits, type ServingHandle } from '../../src/http/listen.js';
-import { parseWebConfig, type WebConfig } from '../../src/http/webConfig.js';
-import { makePki, request, sleep, type Pki, type RequestOptions } from './helpers.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { certificateSans } from '../../src/web/clientCert.js';
+import { parseWebConfig, type WebConfig } from '../../src/web/config.js';
+import type { ServerLimits } from '../../src/web/limits.js';
+import { startServer, type ServingHandle } from '../../src/web/server.js';
+import { makePki, request, sleep, type Pki, type RequestOptions } from '../support/pki.js';
 
 let pki: Pki;
 beforeAll(() => {
@@ -32,7 +35,7 @@ async function serveTls(yaml: string, limits: Partial<ServerLimits> = {}): Promi
     const peer = (req.socket as tls.TLSSocket).getPeerCertificate?.();
     res.type('text/plain').send(peer && peer.subject ? `hello ${String(peer.subject.CN)}` : 'hello');
   });
-  const h = await startServer(app, { host: '127.0.0.1', port: 0, webConfig: cfg(yaml), limits });
+  const h = await startServer(app, { logger: silentLogger, host: '127.0.0.1', port: 0, webConfig: cfg(yaml), limits });
   handles.push(h);
   return h;
 }

@@ -21,11 +21,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import bcrypt from 'bcryptjs';
-
-export interface BasicAuthLogger {
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-}
+import type { Logger } from '../log/logger.js';
+import { ThrottledLog } from '../log/throttle.js';
 
 export interface BasicAuthOptions {
   /** bcrypt comparison; injectable for tests. Default: bcryptjs `compare` (async). */
@@ -38,7 +35,8 @@ export interface BasicAuthOptions {
   maxQueue?: number;
   /** Adds `realm="..."` to the challenge. Default: plain `Basic`, as exporter-toolkit. */
   realm?: string;
-  logger?: BasicAuthLogger;
+  /** Failed logins are logged at warn (remote address and user name, never the password), throttled. */
+  logger: Logger;
 }
 
 export interface BasicAuthStats {
@@ -71,7 +69,7 @@ export function parseBasicAuthorization(header: string | undefined): { user: str
 
 export function basicAuthMiddleware(
   getUsers: () => ReadonlyMap<string, string> | undefined,
-  opts: BasicAuthOptions = {},
+  opts: BasicAuthOptions,
 ): BasicAuthMiddleware {
   const compare = opts.compare ?? ((password: string, hash: string) => bcrypt.compare(password, hash));
   const cacheSize = positiveInt(opts.cacheSize ?? BASIC_AUTH_DEFAULTS.cacheSize, 'cacheSize');
@@ -81,6 +79,7 @@ export function basicAuthMiddleware(
   );
   const challenge = opts.realm ? `Basic realm=${JSON.stringify(opts.realm)}` : 'Basic';
   const log = opts.logger;
+  const events = new ThrottledLog(log);
 
   const hmacKey = randomBytes(32);
   const cache = new Map<string, true>(); // insertion order = LRU order
@@ -139,6 +138,9 @@ export function basicAuthMiddleware(
     }
     const creds = parseBasicAuthorization(req.headers.authorization);
     if (!creds) {
+      // No header at all is how every browser starts; a header that does not parse is worth a line.
+      if (req.headers.authorization === undefined) log.debug('basic auth: no credentials sent', { remote: req.socket.remoteAddress });
+      else events.warn('basic auth failed', { remote: req.socket.remoteAddress, reason: 'malformed Authorization header' });
       deny(res);
       return;
     }
@@ -161,7 +163,7 @@ export function basicAuthMiddleware(
     });
     if (!started) {
       stats.rejectedBusy++;
-      log?.warn('basic auth: too many password verifications in progress, answering 429');
+      events.warn('basic auth: too many password verifications in progress, answering 429', { remote: req.socket.remoteAddress });
       deny(res, 429);
       return;
     }
@@ -177,11 +179,11 @@ export function basicAuthMiddleware(
           next();
           return;
         }
-        log?.debug('basic auth: authentication failed', { user: user.slice(0, 64), known_user: hash !== undefined });
+        events.warn('basic auth failed', { remote: req.socket.remoteAddress, user: user.slice(0, 64), reason: hash === undefined ? 'unknown user' : 'wrong password' });
         deny(res);
       },
       (err: unknown) => {
-        log?.warn('basic auth: password verification failed', { err: err instanceof Error ? err.message : String(err) });
+        log.warn('basic auth: password verification failed', { err: err instanceof Error ? err.message : String(err) });
         deny(res);
       },
     );

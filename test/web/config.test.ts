@@ -3,8 +3,8 @@ import path from 'node:path';
 import { inspect } from 'node:util';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebConfigError, loadWebConfig, parseWebConfig } from '../../src/http/webConfig.js';
-import { makePki, type Pki } from './helpers.js';
+import { WebConfigError, loadWebConfig, parseWebConfig } from '../../src/web/config.js';
+import { makePki, type Pki } from '../support/pki.js';
 
 let pki: Pki;
 beforeAll(() => {
@@ -128,20 +128,20 @@ basic_auth_users:
   });
 
   it('loadWebConfig names an unreadable config file', async () => {
-    await expect(loadWebConfig(path.join(pki.dir, 'nope.yml'))).rejects.toThrow(/nope\.yml: cannot read web config file: ENOENT/);
+    await expect(loadWebConfig(path.join(pki.dir, 'nope.yml'))).rejects.toThrow(/nope\.yml: cannot read web config file: no such file/);
   });
 });
 
 describe('parseWebConfig: errors name the file, the line and the field', () => {
   it('unknown top-level key', () => {
     const e = parseError('basic_auth_users: {}\nfoo: 1\n');
-    expect(e.message).toMatch(/^web\.yml:2:1: foo: unknown field "foo"/);
+    expect(e.message).toMatch(/^web\.yml:2:1: foo: unknown key "foo"/);
     expect(e.issues[0]).toMatchObject({ file: 'web.yml', line: 2, column: 1, field: 'foo' });
   });
 
   it('unknown key inside tls_server_config', () => {
     const e = parseError('tls_server_config:\n  cert_file: server1.crt\n  key_file: server1.key\n  cert_flie: x\n');
-    expect(e.message).toMatch(/^web\.yml:4:3: tls_server_config\.cert_flie: unknown field "cert_flie"; allowed: cert, key,/);
+    expect(e.message).toMatch(/^web\.yml:4:3: tls_server_config\.cert_flie: unknown key "cert_flie"; allowed: cert, key,/);
   });
 
   it('bad client_auth_type', () => {
@@ -168,7 +168,7 @@ describe('parseWebConfig: errors name the file, the line and the field', () => {
 
   it('missing cert file names the file and the field', () => {
     const e = parseError('tls_server_config:\n  cert_file: missing.crt\n  key_file: server1.key\n');
-    expect(e.message).toContain(`web.yml:2:14: tls_server_config.cert_file: cannot read "${path.join(pki.dir, 'missing.crt')}": ENOENT`);
+    expect(e.message).toContain(`web.yml:2:14: tls_server_config.cert_file: cannot read "${path.join(pki.dir, 'missing.crt')}": no such file`);
   });
 
   it('a file that is not a certificate', () => {
@@ -249,14 +249,14 @@ describe('parseWebConfig: errors name the file, the line and the field', () => {
 
   it('unknown key in http_server_config and unsupported rate_limit', () => {
     const e = parseError('http_server_config:\n  header: {}\nrate_limit:\n  interval: 1s\n  burst: 5\n');
-    expect(e.message).toMatch(/web\.yml:2:3: http_server_config\.header: unknown field "header"; allowed: http2, headers/);
+    expect(e.message).toMatch(/web\.yml:2:3: http_server_config\.header: unknown key "header"; allowed: http2, headers/);
     const e2 = parseError('rate_limit:\n  interval: 1s\n');
     expect(e2.message).toMatch(/web\.yml:1:1: rate_limit: rate_limit is not supported/);
   });
 
   it('YAML syntax errors and duplicate keys carry their line', () => {
-    expect(parseError('tls_server_config:\n  cert_file: a\n  cert_file: b\n').message).toMatch(/^web\.yml:3:3: invalid YAML: Map keys must be unique/);
-    expect(parseError('basic_auth_users: [\n').message).toMatch(/^web\.yml:\d+:\d+: invalid YAML: /);
+    expect(parseError('tls_server_config:\n  cert_file: a\n  cert_file: b\n').message).toMatch(/^web\.yml:3:3: YAML syntax: Map keys must be unique/);
+    expect(parseError('basic_auth_users: [\n').message).toMatch(/^web\.yml:\d+:\d+: YAML syntax: /);
   });
 
   it('a document that is not a mapping', () => {

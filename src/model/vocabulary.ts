@@ -1,0 +1,33 @@
+/**
+ * The words every stage shares: scan statuses, target types, error classes,
+ * API actions. Defined once here; the SAS client, the poller, the metrics,
+ * the simulator and the tests all import them from this file.
+ */
+
+/** Security Center API version of every action the exporter calls. */
+export const API_VERSION = '2018-12-03';
+
+/** The API actions, as they appear in the `action` label and in RAM policies (`yundun-sas:<action>`). */
+export const ACTIONS = {
+  describeScanTaskProgress: 'DescribeScanTaskProgress',
+} as const;
+export type Action = (typeof ACTIONS)[keyof typeof ACTIONS];
+
+/** The normalised states of a scan task; `unknown` is any string the API does not document. */
+export const TASK_STATUSES = ['init', 'processing', 'success', 'failed', 'unknown'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+/** Statuses the service never leaves: a task in one of them is re-checked rarely. */
+export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(['success', 'failed']);
+
+/** `uuid` is one server, `groupId` a server group (the API's own words). */
+export const TARGET_TYPES = ['uuid', 'groupId'] as const;
+/** One of TARGET_TYPES, or whatever else the API sends (kept, exported as is). */
+export type TargetType = string;
+
+/**
+ * How a call failed. `code` in `aliyun_sas_api_requests_total{code}` is the
+ * API's error code or, for failures without one, the class name itself.
+ */
+export const ERROR_CLASSES = ['api', 'throttled', 'timeout', 'network', 'bad_response', 'credentials'] as const;
+export type ErrorClass = (typeof ERROR_CLASSES)[number];

@@ -1,0 +1,91 @@
+/**
+ * The data flow of the exporter, wired once: configuration -> SAS client ->
+ * poller -> snapshot -> exposition cache, with the self-metrics observing
+ * every stage, and readiness. The daemon (exporter.ts), the benchmark and
+ * the soak all run this same wiring; only the HTTP serving and the process
+ * around it differ.
+ */
+import type { ExporterConfig } from './config/schema.js';
+import type { Logger } from './log/logger.js';
+import { ExpositionCache } from './metrics/cache.js';
+import { SelfMetrics } from './metrics/self.js';
+import { Poller, type ConfigureResult } from './poller/poller.js';
+import type { TickerFactory } from './poller/scheduler.js';
+import type { ScanTaskProgressSource } from './sas/types.js';
+import { REVISION, VERSION } from './version.js';
+
+export interface PipelineOptions {
+  readonly logger: Logger;
+  /** The API client for a configuration: the SDK client in production, the simulator's in demo mode. */
+  readonly makeSource: (config: ExporterConfig) => ScanTaskProgressSource;
+  /** Default: a fresh SelfMetrics with the process metrics. */
+  readonly self?: SelfMetrics;
+  /** Default: node-cron. */
+  readonly ticker?: TickerFactory;
+}
+
+/** What decides whether a new client is needed on reload. */
+function clientKey(c: ExporterConfig): string {
+  return JSON.stringify([c.endpoint, c.protocol, c.region, c.requestTimeoutMs]);
+}
+
+export class Pipeline {
+  readonly self: SelfMetrics;
+  readonly cache: ExpositionCache;
+  readonly poller: Poller;
+  private current: ExporterConfig;
+  private readonly makeSource: (config: ExporterConfig) => ScanTaskProgressSource;
+  /** The generation of the snapshot that ended the first cycle, once there is one. */
+  private firstCycleGeneration: number | undefined;
+
+  constructor(config: ExporterConfig, opts: PipelineOptions) {
+    this.current = config;
+    this.makeSource = opts.makeSource;
+    this.self = opts.self ?? new SelfMetrics({ version: VERSION, revision: REVISION });
+    const logger = opts.logger;
+    this.cache = new ExpositionCache(() => this.self.renderParts());
+    this.poller = new Poller({ source: opts.makeSource(config), logger: logger.child({ component: 'poller' }), observer: this.self, ...(opts.ticker ? { ticker: opts.ticker } : {}) });
+    this.poller.onSnapshot((snap) => {
+      if (this.firstCycleGeneration === undefined && this.poller.ready) this.firstCycleGeneration = snap.generation;
+      this.cache.update(snap).catch((err: unknown) => logger.error('rendering metrics failed', { err: String(err) }));
+    });
+    // The task count is set as a snapshot becomes the one served, so a scrape
+    // never shows the count of one configuration beside the series of another.
+    this.cache.onRendered((_generation, _ms, snap) => this.self.tasks.set(snap.tasks.length));
+    this.poller.configure(config);
+    this.self.configLoaded(true, Date.now());
+  }
+
+  get config(): ExporterConfig {
+    return this.current;
+  }
+
+  /** Ready once the snapshot that ended the first cycle is what /metrics serves. */
+  get ready(): boolean {
+    return this.firstCycleGeneration !== undefined && this.cache.generation >= this.firstCycleGeneration;
+  }
+
+  /**
+   * Applies a validated configuration: a new client when the endpoint,
+   * protocol, region or timeout changed; tasks added, removed and renamed
+   * through the poller (unchanged tasks keep their state).
+   */
+  apply(next: ExporterConfig): ConfigureResult {
+    const source = clientKey(next) !== clientKey(this.current) ? this.makeSource(next) : undefined;
+    const result = this.poller.configure(next);
+    if (source) this.poller.setSource(source);
+    this.current = next;
+    this.self.configLoaded(true, Date.now());
+    return result;
+  }
+
+  /** Runs the first cycle now, then one per tick. */
+  start(): void {
+    this.poller.start();
+  }
+
+  /** Stops polling; calls in flight get up to `graceMs` to end. */
+  stop(graceMs = 2000): Promise<void> {
+    return this.poller.stop(graceMs);
+  }
+}
