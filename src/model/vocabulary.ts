@@ -27,7 +27,9 @@ export type TargetType = string;
 
 /**
  * How a call failed. `code` in `aliyun_sas_api_requests_total{code}` is the
- * API's error code or, for failures without one, the class name itself.
+ * API's error code or, for failures without one, the class name itself:
+ * `response_too_large` is an answer larger than the exporter reads
+ * (MAX_RESPONSE_BYTES), cut off as it passed the limit.
  */
-export const ERROR_CLASSES = ['api', 'throttled', 'timeout', 'network', 'bad_response', 'credentials'] as const;
+export const ERROR_CLASSES = ['api', 'throttled', 'timeout', 'network', 'bad_response', 'response_too_large', 'credentials'] as const;
 export type ErrorClass = (typeof ERROR_CLASSES)[number];

@@ -8,6 +8,7 @@ import * as $Util from '@alicloud/tea-util';
 import Credential from '@alicloud/credentials';
 import { classifySdkError } from './errors.js';
 import { parseProgressBody } from './normalize.js';
+import { boundedCall, MAX_RESPONSE_BYTES } from './transport.js';
 import { ACTIONS, API_VERSION } from '../model/vocabulary.js';
 import type { SasResult, ScanTaskProgressSource } from './types.js';
 
@@ -31,7 +32,16 @@ export interface SasClientOptions {
   region?: string;
   requestTimeoutMs: number;
   credential: CredentialSource;
+  /** Largest answer read; default MAX_RESPONSE_BYTES. */
+  maxResponseBytes?: number;
 }
+
+/**
+ * The SDK's own timers start later than the call (at the socket's connect)
+ * and only cut silence; they stay as a backstop, a little past the call's
+ * deadline, so that the deadline (and its classification) is always ours.
+ */
+const SDK_TIMER_SLACK_MS = 1000;
 
 /** The call as the exporter makes it (RPC style, TaskId in the query). */
 export const PARAMS = new Params({
@@ -49,9 +59,13 @@ export const PARAMS = new Params({
 export class SasClient implements ScanTaskProgressSource {
   private readonly client: InstanceType<typeof OpenApiClient>;
   private readonly timeoutMs: number;
+  private readonly sdkTimeoutMs: number;
+  private readonly maxBytes: number;
 
   constructor(opts: SasClientOptions) {
     this.timeoutMs = opts.requestTimeoutMs;
+    this.sdkTimeoutMs = opts.requestTimeoutMs + SDK_TIMER_SLACK_MS;
+    this.maxBytes = opts.maxResponseBytes ?? MAX_RESPONSE_BYTES;
     this.client = new OpenApiClient(
       new Config({
         credential: opts.credential,
@@ -59,8 +73,8 @@ export class SasClient implements ScanTaskProgressSource {
         protocol: opts.protocol,
         regionId: opts.region,
         // Both are set: the SDK applies the connect timeout as the socket idle timeout too.
-        readTimeout: opts.requestTimeoutMs,
-        connectTimeout: opts.requestTimeoutMs,
+        readTimeout: this.sdkTimeoutMs,
+        connectTimeout: this.sdkTimeoutMs,
         userAgent: 'aliyun-sas-exporter',
       }),
     );
@@ -69,10 +83,11 @@ export class SasClient implements ScanTaskProgressSource {
   async describeScanTaskProgress(taskId: string): Promise<SasResult> {
     // TaskId goes out as the decimal string it is: never through a JS number.
     const request = new OpenApiRequest({ query: queryOf({ TaskId: taskId }) });
-    const runtime = new $Util.RuntimeOptions({ readTimeout: this.timeoutMs, connectTimeout: this.timeoutMs, autoretry: false });
+    const runtime = new $Util.RuntimeOptions({ readTimeout: this.sdkTimeoutMs, connectTimeout: this.sdkTimeoutMs, autoretry: false });
     let body: unknown;
     try {
-      body = (await withDeadline(this.client.callApi(PARAMS, request, runtime), this.timeoutMs + 2000)).body;
+      // The whole call, answer included, within request_timeout, and never more than maxBytes read.
+      body = (await boundedCall(() => this.client.callApi(PARAMS, request, runtime), { timeoutMs: this.timeoutMs, maxBytes: this.maxBytes })).body;
     } catch (err) {
       return { ok: false, error: classifySdkError(err) };
     }
@@ -80,17 +95,4 @@ export class SasClient implements ScanTaskProgressSource {
     if (!parsed.ok) return { ok: false, error: { class: 'bad_response', code: 'bad_response', retriable: true, message: parsed.detail } };
     return { ok: true, value: parsed.value };
   }
-}
-
-class DeadlineError extends Error {
-  override readonly name = 'RequestTimeoutError';
-}
-
-/** A backstop in case the SDK's own timers fail to fire: a poll must always end. */
-function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DeadlineError(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }

@@ -34,6 +34,10 @@ export function classifySdkError(err: unknown): SasError {
     }
     return { class: 'api', code: apiCode, httpStatus: statusCode, retriable: statusCode >= 500, message, requestId };
   }
+  if (name === 'ResponseTooLargeError') {
+    // The size of an answer is a property of what is asked: the same call gets the same answer. Not retried.
+    return { class: 'response_too_large', code: 'response_too_large', retriable: false, message };
+  }
   if (name === 'RequestTimeoutError' || /timeout/i.test(name)) {
     return { class: 'timeout', code: 'timeout', retriable: true, message };
   }

@@ -33,6 +33,10 @@ describe('classifySdkError', () => {
     expect(classifySdkError(new SyntaxError('Unexpected token < in JSON at position 0'))).toMatchObject({ class: 'bad_response', retriable: true });
     expect(classifySdkError(new Error('The value is not a object'))).toMatchObject({ class: 'bad_response' });
   });
+  it('an answer past the size cap is response_too_large, not retried', () => {
+    const e = Object.assign(new Error('the answer is larger than 4194304 bytes'), { name: 'ResponseTooLargeError' });
+    expect(classifySdkError(e)).toMatchObject({ class: 'response_too_large', code: 'response_too_large', retriable: false });
+  });
   it('missing credentials are credentials, not retried', () => {
     expect(classifySdkError(Object.assign(new Error('no creds'), { code: 'InvalidCredentials' }))).toMatchObject({ class: 'credentials', retriable: false });
   });
