@@ -43,7 +43,7 @@ export class Pipeline {
     this.makeSource = opts.makeSource;
     this.self = opts.self ?? new SelfMetrics({ version: VERSION, revision: REVISION });
     const logger = opts.logger;
-    this.cache = new ExpositionCache(() => this.self.renderParts());
+    this.cache = new ExpositionCache(() => this.self.renderParts(), this.self.labels);
     this.poller = new Poller({ source: opts.makeSource(config), logger: logger.child({ component: 'poller' }), observer: this.self, ...(opts.ticker ? { ticker: opts.ticker } : {}) });
     this.poller.onSnapshot((snap) => {
       if (this.firstCycleGeneration === undefined && this.poller.ready) this.firstCycleGeneration = snap.generation;

@@ -8,6 +8,7 @@ import zlib from 'node:zlib';
 import type { Snapshot } from '../model/snapshot.js';
 import type { SelfParts } from './self.js';
 import { OPENMETRICS_CONTENT_TYPE, OPENMETRICS_EOF, TEXT_CONTENT_TYPE, textToOpenMetrics, type Negotiated } from './exposition.js';
+import type { LabelLimits } from './labels.js';
 import { renderTaskFamilyChunks } from './render.js';
 
 const GZIP_EOF = zlib.gzipSync(OPENMETRICS_EOF);
@@ -82,7 +83,11 @@ export class ExpositionCache {
    * scrape) or as SelfParts (the volatile part is sent in a stored gzip
    * member, the stable part compressed once while it stays the same).
    */
-  constructor(private readonly renderSelf: () => Promise<string | SelfParts>) {}
+  constructor(
+    private readonly renderSelf: () => Promise<string | SelfParts>,
+    /** Bounds on API-provided label values, kept across renders (the self-metrics' ones, which count). */
+    private readonly labels?: LabelLimits,
+  ) {}
 
   get generation(): number {
     return this.rendered.generation;
@@ -110,7 +115,7 @@ export class ExpositionCache {
     while (this.latest && this.latest.generation !== this.rendered.generation) {
       const snap = this.latest;
       const t0 = performance.now();
-      const plain = await renderTaskFamilyChunks(snap);
+      const plain = await renderTaskFamilyChunks(snap, this.labels ? { labels: this.labels } : {});
       const gz = await gzipChunks(plain, 6);
       this.rendered = { generation: snap.generation, plain, gzip: gz };
       for (const l of this.listeners) l(snap.generation, performance.now() - t0, snap);

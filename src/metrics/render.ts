@@ -13,6 +13,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Snapshot, TaskState } from '../model/snapshot.js';
 import { escapeHelp, escapeLabelValue, formatValue } from './exposition.js';
+import { LabelLimits } from './labels.js';
 import { TASK_FAMILIES, type TaskFamily } from './taskFamilies.js';
 
 /**
@@ -29,6 +30,8 @@ export interface RenderOptions {
   readonly families?: readonly TaskFamily[];
   /** Also yield after this many tasks (default: by time only, every ~5 ms). */
   readonly yieldEvery?: number;
+  /** Bounds on API-provided label values (default: fresh bounds, nothing counted). */
+  readonly labels?: LabelLimits;
 }
 
 function header(f: TaskFamily): string {
@@ -67,6 +70,7 @@ class Sink {
 
 function* render(snapshot: Snapshot, opts: RenderOptions, sink: Sink): Generator<void, void, void> {
   const families = opts.families ?? TASK_FAMILIES;
+  const labels = opts.labels ?? new LabelLimits();
   const slice = Math.max(1, opts.yieldEvery ?? Infinity);
   const tasks: readonly TaskState[] = snapshot.tasks;
   const tids = tasks.map((t) => `task_id="${escapeLabelValue(t.id)}"`);
@@ -85,7 +89,7 @@ function* render(snapshot: Snapshot, opts: RenderOptions, sink: Sink): Generator
       out += prefix + labels + '} ' + formatValue(value) + '\n';
     };
     for (let i = 0; i < tasks.length; i++) {
-      f.samples(tasks[i]!, tids[i]!, emit);
+      f.samples(tasks[i]!, tids[i]!, emit, labels);
       if (out.length >= FLUSH_CHARS) {
         sink.write(out);
         out = '';

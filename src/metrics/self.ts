@@ -11,6 +11,7 @@
  */
 import client from 'prom-client';
 import type { CycleStats, PollObserver } from '../poller/observer.js';
+import { LabelLimits, LIMIT_REASONS, LIMITED_LABELS } from './labels.js';
 
 /** How long the default process metrics' text is reused; well under any scrape interval. */
 export const PROCESS_METRICS_MAX_AGE_MS = 1000;
@@ -54,6 +55,9 @@ export class SelfMetrics implements PollObserver {
   private readonly reloadOk;
   private readonly reloadTime;
   private readonly scrapes;
+  private readonly limited;
+  /** Bounds on API-provided label values: the code here, targets in the task families. */
+  readonly labels: LabelLimits;
 
   constructor(opts: SelfMetricsOptions) {
     const registers = [this.registry];
@@ -70,6 +74,9 @@ export class SelfMetrics implements PollObserver {
     this.reloadOk = new client.Gauge({ name: 'aliyun_sas_exporter_config_last_reload_successful', help: 'Whether the last configuration load succeeded.', registers });
     this.reloadTime = new client.Gauge({ name: 'aliyun_sas_exporter_config_last_reload_success_timestamp_seconds', help: 'Unix time of the last successful configuration load.', registers });
     this.scrapes = new client.Counter({ name: 'aliyun_sas_exporter_scrapes_total', help: 'Responses of the telemetry path by HTTP status code.', labelNames: ['code'] as const, registers });
+    this.limited = new client.Counter({ name: 'aliyun_sas_exporter_label_values_limited_total', help: 'Label values from the API replaced by "other" (past the bound on distinct values), cut to the maximum length (truncated), or left out (dropped: targets past the per-task limit), counted as they happen.', labelNames: ['label', 'reason'] as const, registers });
+    for (const label of LIMITED_LABELS) for (const reason of LIMIT_REASONS) this.limited.inc({ label, reason }, 0);
+    this.labels = new LabelLimits((label, reason, n = 1) => this.limited.inc({ label, reason }, n));
     const build = new client.Gauge({ name: 'aliyun_sas_exporter_build_info', help: 'Build information of the exporter. Always 1.', labelNames: ['version', 'revision', 'nodejs_version'] as const, registers });
     build.set({ version: opts.version, revision: opts.revision, nodejs_version: process.version }, 1);
     for (const result of ['success', 'partial', 'failure', 'skipped']) this.cycles.inc({ result }, 0);
@@ -84,7 +91,7 @@ export class SelfMetrics implements PollObserver {
   }
 
   apiCall(action: string, code: string, durationSeconds: number): void {
-    this.apiRequests.inc({ action, code });
+    this.apiRequests.inc({ action, code: this.labels.code.apply(code) });
     this.apiDuration.observe({ action }, durationSeconds);
   }
 

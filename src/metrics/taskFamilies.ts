@@ -2,10 +2,13 @@
  * Every per-task metric family, declared once (kube-state-metrics style).
  * A family turns one task's state into samples; the renderer does the rest.
  * `tid` is the task's `task_id="..."` label pair, escaped once per task.
+ * Values that come from the API (codes, target types, IDs and names) pass
+ * through `labels`, which bounds them (see labels.ts).
  */
 import { TARGET_TYPES, TASK_STATUSES } from '../model/vocabulary.js';
 import type { TaskState } from '../model/snapshot.js';
 import { escapeLabelValue as esc } from './exposition.js';
+import type { LabelLimits } from './labels.js';
 
 export type Emit = (labels: string, value: number) => void;
 
@@ -13,7 +16,7 @@ export interface TaskFamily {
   readonly name: string;
   readonly help: string;
   readonly type: 'gauge';
-  samples(task: TaskState, tid: string, emit: Emit): void;
+  samples(task: TaskState, tid: string, emit: Emit, labels: LabelLimits): void;
 }
 
 const seconds = (ms: number) => ms / 1000;
@@ -38,18 +41,27 @@ export const TASK_FAMILIES: readonly TaskFamily[] = [
     name: 'aliyun_sas_scan_task_target_info',
     help: 'A server (target_type="uuid") or server group (target_type="groupId") the scan task runs on. Always 1.',
     type: 'gauge',
-    samples: (t, tid, emit) => {
-      for (const g of t.targets) emit(`${tid},target_type="${esc(g.type)}",target="${esc(g.target)}",target_name="${esc(g.name)}"`, 1);
+    samples: (t, tid, emit, labels) => {
+      const n = Math.min(t.targets.length, labels.maxTargetsPerTask);
+      for (let i = 0; i < n; i++) {
+        const g = t.targets[i]!;
+        emit(`${tid},target_type="${esc(labels.targetType.apply(g.type, false))}",target="${esc(labels.target.apply(g.target))}",target_name="${esc(labels.targetName.apply(g.name))}"`, 1);
+      }
+      labels.dropped(t.targets.length - n);
     },
   },
   {
     name: 'aliyun_sas_scan_task_targets',
     help: 'Number of targets of the scan task by type.',
     type: 'gauge',
-    samples: (t, tid, emit) => {
+    samples: (t, tid, emit, labels) => {
       if (t.status === undefined) return;
       const counts = new Map<string, number>(TARGET_TYPES.map((k) => [k, 0]));
-      for (const g of t.targets) counts.set(g.type, (counts.get(g.type) ?? 0) + 1);
+      // Every target is counted here, those left out of target_info included; the type is counted once, here.
+      for (const g of t.targets) {
+        const type = labels.targetType.apply(g.type);
+        counts.set(type, (counts.get(type) ?? 0) + 1);
+      }
       for (const [type, n] of counts) emit(`${tid},target_type="${esc(type)}"`, n);
     },
   },
@@ -65,8 +77,9 @@ export const TASK_FAMILIES: readonly TaskFamily[] = [
     name: 'aliyun_sas_scan_task_poll_error_info',
     help: 'Why the last poll of the scan task failed: error class and API error code. Present only while it fails.',
     type: 'gauge',
-    samples: (t, tid, emit) => {
-      if (t.lastError) emit(`${tid},class="${t.lastError.class}",code="${esc(t.lastError.code)}"`, 1);
+    samples: (t, tid, emit, labels) => {
+      // The code was counted (if limited) when the API call was; here it only takes the same form.
+      if (t.lastError) emit(`${tid},class="${t.lastError.class}",code="${esc(labels.code.apply(t.lastError.code, false))}"`, 1);
     },
   },
   {

@@ -33,3 +33,40 @@ export type TargetType = string;
  */
 export const ERROR_CLASSES = ['api', 'throttled', 'timeout', 'network', 'bad_response', 'response_too_large', 'credentials'] as const;
 export type ErrorClass = (typeof ERROR_CLASSES)[number];
+
+/**
+ * Error codes the API is known to answer with (the operation's documented
+ * errors and Alibaba Cloud's common codes). They are always exported as
+ * they are; other codes are exported too, up to a bound (see
+ * src/metrics/labels.ts), so a service that invents a new code per call
+ * cannot grow the exporter's series without end.
+ */
+export const KNOWN_API_CODES = [
+  'NoPermission',
+  'ServerError',
+  'InternalError',
+  'ServiceUnavailable',
+  'Throttling',
+  'Throttling.User',
+  'Throttling.Api',
+  'Throttling.Resource',
+  'ServiceUnavailable.Throttling',
+  'SignatureDoesNotMatch',
+  'IncompleteSignature',
+  'SignatureNonceUsed',
+  'InvalidTimeStamp.Expired',
+  'InvalidTimeStamp.Format',
+  'InvalidAccessKeyId.NotFound',
+  'InvalidAccessKeyId.Inactive',
+  'InvalidSecurityToken.Expired',
+  'InvalidSecurityToken.Malformed',
+  'InvalidSecurityToken.MismatchWithAccessKey',
+  'Forbidden.RAM',
+  'InvalidAction.NotFound',
+  'InvalidVersion',
+  'MissingParameter',
+  'MissingTaskId',
+  'InvalidParameter',
+  'TaskNotExist',
+  'RequestEntityTooLarge',
+] as const;
