@@ -112,7 +112,8 @@ export async function startExporter(flags: Flags, logger: Logger): Promise<Runni
 /** A failure at start, as one StartupError whose message names the file and line. */
 function startupError(what: string): (err: unknown) => never {
   return (err) => {
-    if (err instanceof ConfigError || err instanceof WebConfigError) throw new StartupError(`${what}:\n${err.message}`);
+    // The first line names the file (and line) of the first problem; others follow, one per line.
+    if (err instanceof ConfigError || err instanceof WebConfigError) throw new StartupError(`${what}: ${err.message}`);
     if (err instanceof CredentialError) throw new StartupError(err.message);
     throw err;
   };

@@ -42,6 +42,26 @@ function unwrap(s: unknown): unknown {
   return cur;
 }
 
+/**
+ * Bare task IDs as they are written, not as YAML reads them: the parser
+ * turns `0x10` into 16, `1e3` into 1000 and `1.0` into 1, while the quoted
+ * forms stay strings. Handing the validator the written text makes both
+ * spellings follow the same rule (decimal digits only).
+ */
+function spellTaskIdsAsWritten(yaml: YamlFile, raw: Record<string, unknown>): void {
+  const tasks = raw.tasks;
+  if (!Array.isArray(tasks)) return;
+  const written = (v: unknown, path: PathSegment[]): unknown => (typeof v === 'bigint' || typeof v === 'number' ? (yaml.plainSource(path) ?? v) : v);
+  tasks.forEach((t: unknown, i) => {
+    if (t !== null && typeof t === 'object' && !Array.isArray(t)) {
+      const entry = t as Record<string, unknown>;
+      if ('id' in entry) entry.id = written(entry.id, ['tasks', i, 'id']);
+    } else {
+      tasks[i] = written(t, ['tasks', i]);
+    }
+  });
+}
+
 /** Parses and validates YAML text; `file` is only used in messages and to resolve relative paths. */
 export function parseConfig(text: string, file: string, overrides: ConfigOverrides = {}): ExporterConfig {
   const fail = (issues: readonly YamlIssue[]) => new ConfigError(issues);
@@ -59,6 +79,7 @@ export function parseConfig(text: string, file: string, overrides: ConfigOverrid
     yaml.throwIfIssues(fail);
   }
 
+  spellTaskIdsAsWritten(yaml, raw as Record<string, unknown>);
   const result = configSchema.safeParse({ ...(raw as object), ...overrides });
   if (!result.success) {
     yaml.addZod(result.error.issues);

@@ -8,6 +8,8 @@ import cron from 'node-cron';
 import { parseDuration } from './duration.js';
 import type { TaskSpec } from '../model/snapshot.js';
 import { parseTaskId } from './taskId.js';
+import { parseEndpoint } from './endpoint.js';
+import { quote } from '../yaml/issues.js';
 
 export interface RetryConfig {
   /** Attempts per task per cycle, the first included. */
@@ -68,11 +70,11 @@ const duration = (min: number, max: number) =>
   z.preprocess((v) => (v === 0n || v === 0 ? '0' : v), z.string({ invalid_type_error: 'must be a duration such as "10s" or "500ms"' }).transform((s, ctx) => {
     const ms = parseDuration(s);
     if (ms === undefined) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${JSON.stringify(s)} is not a duration such as "10s" or "500ms"` });
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${quote(s)} is not a duration such as "10s" or "500ms"` });
       return z.NEVER;
     }
     if (ms < min || ms > max) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${s} is out of range (${min} ms .. ${max} ms)` });
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${quote(s)} is out of range (${min} ms .. ${max} ms)` });
       return z.NEVER;
     }
     return ms;
@@ -106,12 +108,16 @@ const taskItem = z.unknown().transform((v, ctx): TaskSpec => {
   return { id: id.id, name };
 });
 
-const hostPort = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$/;
-
 export const configSchema = z
   .object({
     region: z.string().regex(/^[a-z]{2,}(?:-[a-z0-9]+)+$/, 'must be a region ID such as cn-shanghai').optional(),
-    endpoint: z.string().regex(hostPort, 'must be host or host:port, without a scheme or path').optional(),
+    endpoint: z
+      .string()
+      .superRefine((s, ctx) => {
+        const r = parseEndpoint(s);
+        if (!r.ok) ctx.addIssue({ code: z.ZodIssueCode.custom, message: r.reason });
+      })
+      .optional(),
     protocol: z.enum(['https', 'http']).default(DEFAULTS.protocol),
     schedule: z
       .string()
@@ -119,7 +125,7 @@ export const configSchema = z
       .superRefine((s, ctx) => {
         const fields = s.trim().split(/\s+/).length;
         if ((fields !== 5 && fields !== 6) || !cron.validate(s)) {
-          ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${JSON.stringify(s)} is not a valid cron expression (5 fields, or 6 with seconds)` });
+          ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${quote(s)} is not a valid cron expression (5 fields, or 6 with seconds)` });
         }
       }),
     request_timeout: duration(100, 120_000).default(DEFAULTS.requestTimeout),

@@ -38,7 +38,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { YamlFile } from '../yaml/document.js';
 import { FileReadError, readBoundedFile, readBoundedFileSync } from '../yaml/file.js';
-import { YamlError, type PathSegment, type YamlIssue } from '../yaml/issues.js';
+import { quote, YamlError, type PathSegment, type YamlIssue } from '../yaml/issues.js';
 import { buildTls, CIPHER_NAMES, CLIENT_AUTH_TYPES, CURVE_NAMES, type WebConfigTls } from './tls.js';
 
 /** A web configuration is a few lines; certificates and keys a few KB. */
@@ -219,7 +219,7 @@ function validateHeaders(yaml: YamlFile, headers: Record<string, string | null |
   for (const [name, value] of Object.entries(headers)) {
     const p = ['http_server_config', 'headers', name];
     if (!Object.hasOwn(ALLOWED_HEADERS, name)) {
-      yaml.addKey(p.slice(0, -1), name, `HTTP header "${name}" can not be configured; allowed: ${Object.keys(ALLOWED_HEADERS).join(', ')}`);
+      yaml.addKey(p.slice(0, -1), name, `HTTP header ${quote(name)} can not be configured; allowed: ${Object.keys(ALLOWED_HEADERS).join(', ')}`);
       continue;
     }
     if (value === null || value === undefined || value === '') continue; // "Unset if blank."
@@ -230,7 +230,7 @@ function validateHeaders(yaml: YamlFile, headers: Record<string, string | null |
     }
     const allowed = ALLOWED_HEADERS[name];
     if (allowed && !allowed.includes(value)) {
-      yaml.add(p, `invalid value ${JSON.stringify(value)}; expected one of: ${allowed.join(', ')}`);
+      yaml.add(p, `invalid value ${quote(value)}; expected one of: ${allowed.join(', ')}`);
       continue;
     }
     out[name] = value;
@@ -244,7 +244,7 @@ function validateUsers(yaml: YamlFile, users: Record<string, string> | undefined
   for (const [user, hash] of Object.entries(users)) {
     const p = ['basic_auth_users', user];
     if (user.includes(':')) {
-      yaml.addKey(p.slice(0, -1), user, `user name ${JSON.stringify(user)} contains ":", which basic authentication cannot carry`);
+      yaml.addKey(p.slice(0, -1), user, `user name ${quote(user)} contains ":", which basic authentication cannot carry`);
       continue;
     }
     if (!BCRYPT_RE.test(hash)) {

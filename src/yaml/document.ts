@@ -10,7 +10,7 @@
  * aliases are expanded at most `maxAliasCount` times (a "billion laughs"
  * document is refused, not expanded).
  */
-import { isMap, isNode, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
+import { isAlias, isMap, isNode, isScalar, LineCounter, parseDocument, Scalar, visit, type Document } from 'yaml';
 import type { z } from 'zod';
 import { fieldPath, quote, type PathSegment, type YamlIssue } from './issues.js';
 
@@ -92,6 +92,7 @@ export class YamlFile {
     private readonly doc: Document.Parsed | undefined,
     private readonly lines: LineCounter,
     private readonly opts: YamlParseOptions,
+    private readonly text = '',
   ) {}
 
   /** Parses `text`; syntax errors and exceeded limits become issues (see `ok`). */
@@ -112,11 +113,11 @@ export class YamlFile {
       f.issues.push({ file, field: '', message: `cannot parse the YAML: ${(err as Error).name}` });
       return f;
     }
-    const f = new YamlFile(file, doc, lines, opts);
+    const f = new YamlFile(file, doc, lines, opts, text);
     for (const e of doc.errors) {
       const pos = lines.linePos(e.pos[0]);
       // The parser's own message, first line only: later lines quote the file.
-      f.issues.push({ file, line: pos.line, column: pos.col, field: '', message: `YAML syntax: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}` });
+      f.issues.push({ file, line: pos.line, column: pos.col, field: '', message: `YAML syntax: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '').slice(0, 160)}` });
     }
     return f;
   }
@@ -155,6 +156,19 @@ export class YamlFile {
       this.issues.push({ file: this.file, ...(pos ? { line: pos.line, column: pos.col } : {}), field: '', message });
       return undefined;
     }
+  }
+
+  /**
+   * The plain (unquoted) scalar at `path` as written in the file, aliases
+   * followed; undefined when the value there is quoted, a collection or
+   * absent. For values whose spelling matters (a bare `0x10` is read as 16).
+   */
+  plainSource(path: readonly PathSegment[]): string | undefined {
+    if (!this.doc) return undefined;
+    let node: unknown = this.doc.getIn(path, true);
+    if (isAlias(node)) node = node.resolve(this.doc);
+    if (!isScalar(node) || node.type !== Scalar.PLAIN || !node.range) return undefined;
+    return this.text.slice(node.range[0], node.range[1]).trim();
   }
 
   /** Line and column of the node at `path`, or of its nearest existing ancestor. */

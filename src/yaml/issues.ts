@@ -20,6 +20,8 @@ export interface YamlIssue {
 
 /** Problems listed in one error; more are counted, not listed. */
 export const MAX_ISSUES_LISTED = 20;
+/** Characters of one listed problem (file, position, field and message), whatever a message quotes. */
+export const MAX_ISSUE_CHARS = 400;
 /** Characters of a value quoted in a message. */
 export const MAX_QUOTED_CHARS = 64;
 
@@ -31,7 +33,10 @@ export function fieldPath(parts: readonly PathSegment[]): string {
 
 export function formatIssue(i: YamlIssue): string {
   const where = i.line !== undefined ? `${i.file}:${i.line}:${i.column ?? 1}` : i.file;
-  return i.field ? `${where}: ${i.field}: ${i.message}` : `${where}: ${i.message}`;
+  // A field path is made of keys from the file: cut like a quoted value.
+  const field = i.field.length > MAX_QUOTED_CHARS ? `${i.field.slice(0, MAX_QUOTED_CHARS)}...` : i.field;
+  const line = field ? `${where}: ${field}: ${i.message}` : `${where}: ${i.message}`;
+  return line.length > MAX_ISSUE_CHARS ? `${line.slice(0, MAX_ISSUE_CHARS)}...` : line;
 }
 
 /** A value as messages show it: JSON-quoted, cut at MAX_QUOTED_CHARS. */

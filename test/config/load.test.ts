@@ -80,9 +80,18 @@ tasks: [1]
     ['a duplicate ID, bare and quoted', 'region: cn-shanghai\ntasks:\n  - 5\n  - "5"\n', 'exporter.yaml:4:5: tasks[1]: duplicate task ID 5 (also tasks[0]) at line 3'],
     ['a duplicate ID with leading zero', 'region: cn-shanghai\ntasks:\n  - id: 7\n  - "007"\n', 'exporter.yaml:4:5: tasks[1]: duplicate task ID 7'],
     ['a zero ID', 'region: cn-shanghai\ntasks: [0]\n', 'exporter.yaml:2:9: tasks[0]: task ID 0 must be positive'],
-    ['a negative ID', 'region: cn-shanghai\ntasks:\n  - -3\n', 'exporter.yaml:3:5: tasks[0]: task ID -3 must be positive'],
+    ['a negative ID', 'region: cn-shanghai\ntasks:\n  - -3\n', 'exporter.yaml:3:5: tasks[0]: task ID "-3" must be positive'],
     ['a non-numeric ID', 'region: cn-shanghai\ntasks:\n  - abc\n', 'tasks[0]: task ID "abc" is not a decimal integer'],
-    ['a fractional ID', 'region: cn-shanghai\ntasks:\n  - 1.5\n', 'tasks[0]: task ID 1.5 is not an integer'],
+    ['a fractional ID', 'region: cn-shanghai\ntasks:\n  - 1.5\n', 'tasks[0]: task ID "1.5" is not a decimal integer'],
+    ['a bare hexadecimal ID', 'region: cn-shanghai\ntasks:\n  - 0x10\n', 'exporter.yaml:3:5: tasks[0]: task ID "0x10" is not a decimal integer'],
+    ['a quoted hexadecimal ID', 'region: cn-shanghai\ntasks:\n  - "0x10"\n', 'exporter.yaml:3:5: tasks[0]: task ID "0x10" is not a decimal integer'],
+    ['a bare octal ID', 'region: cn-shanghai\ntasks:\n  - 0o20\n', 'tasks[0]: task ID "0o20" is not a decimal integer'],
+    ['a bare exponent ID', 'region: cn-shanghai\ntasks:\n  - 1e3\n', 'tasks[0]: task ID "1e3" is not a decimal integer'],
+    ['a quoted exponent ID', 'region: cn-shanghai\ntasks:\n  - "1e3"\n', 'tasks[0]: task ID "1e3" is not a decimal integer'],
+    ['a bare 1.0', 'region: cn-shanghai\ntasks:\n  - 1.0\n', 'tasks[0]: task ID "1.0" is not a decimal integer'],
+    ['a signed ID', 'region: cn-shanghai\ntasks:\n  - +5\n', 'tasks[0]: task ID "+5" is not a decimal integer'],
+    ['a hexadecimal id in a mapping', 'region: cn-shanghai\ntasks:\n  - { id: 0x10, name: x }\n', 'exporter.yaml:3:11: tasks[0].id: task ID "0x10" is not a decimal integer'],
+    ['a hexadecimal ID through an alias', 'region: cn-shanghai\nx: &h 0x10\ntasks:\n  - *h\n', 'task ID "0x10" is not a decimal integer'],
     ['a too large ID', 'region: cn-shanghai\ntasks:\n  - 9223372036854775808\n', 'exporter.yaml:3:5: tasks[0]: task ID 9223372036854775808 is larger than 2^63-1'],
     ['an object without id', 'region: cn-shanghai\ntasks:\n  - name: x\n', 'tasks[0]: a task entry needs an id'],
     ['a misspelt task key', 'region: cn-shanghai\ntasks:\n  - id: 5\n    nmae: x\n', 'exporter.yaml:4:5: tasks[0].nmae: unknown key "nmae"'],
@@ -99,11 +108,47 @@ tasks: [1]
     ['a bad duration', 'region: cn-shanghai\nrequest_timeout: fast\ntasks: [1]\n', 'exporter.yaml:2:18: request_timeout: "fast" is not a duration'],
     ['a zero concurrency', 'region: cn-shanghai\nconcurrency: 0\ntasks: [1]\n', 'concurrency: must be >= 1'],
     ['a bad protocol', 'region: cn-shanghai\nprotocol: ftp\ntasks: [1]\n', 'protocol: invalid value "ftp"; expected one of: https, http'],
-    ['an endpoint with a scheme', 'endpoint: https://tds.aliyuncs.com\ntasks: [1]\n', 'endpoint: must be host or host:port'],
+    ['an endpoint with a scheme', 'endpoint: https://tds.aliyuncs.com\ntasks: [1]\n', 'endpoint: "https://tds.aliyuncs.com" is not host or host:port: write it without a scheme'],
+    ['an endpoint port above 65535', 'endpoint: "127.0.0.1:99999"\ntasks: [1]\n', 'exporter.yaml:1:11: endpoint: "127.0.0.1:99999" is not host or host:port: port 99999 is out of range (1 to 65535)'],
+    ['an endpoint port 0', 'endpoint: "tds.aliyuncs.com:0"\ntasks: [1]\n', 'port 0 is out of range'],
+    ['an endpoint without a host', 'endpoint: ":443"\ntasks: [1]\n', 'the host is missing'],
+    ['an endpoint with an empty port', 'endpoint: "tds.aliyuncs.com:"\ntasks: [1]\n', 'the port must be a number'],
+    ['a host starting with "-"', 'endpoint: "-tds.aliyuncs.com"\ntasks: [1]\n', 'cannot start or end with "-"'],
+    ['a host label ending with "-"', 'endpoint: "tds-.aliyuncs.com"\ntasks: [1]\n', 'cannot start or end with "-"'],
+    ['an empty host label', 'endpoint: "tds..aliyuncs.com"\ntasks: [1]\n', 'each dot-separated part'],
+    ['a host with an underscore', 'endpoint: "tds_x.aliyuncs.com"\ntasks: [1]\n', 'each dot-separated part'],
+    ['a bad IPv4 address', 'endpoint: "300.1.1.1:80"\ntasks: [1]\n', 'not a valid IPv4 address'],
+    ['an IPv6 address without brackets', 'endpoint: "::1:80"\ntasks: [1]\n', 'an IPv6 address goes in brackets'],
+    ['a bad IPv6 address', 'endpoint: "[::g]:80"\ntasks: [1]\n', 'not an IPv6 address'],
+    ['an endpoint with a path', 'endpoint: "tds.aliyuncs.com/x"\ntasks: [1]\n', 'without a path'],
+    ['an endpoint label of 64 characters', `endpoint: "${'a'.repeat(64)}.com"\ntasks: [1]\n`, 'each dot-separated part'],
     ['initial backoff above max', 'region: cn-shanghai\nretry: { initial_backoff: 5s, max_backoff: 1s }\ntasks: [1]\n', 'retry.initial_backoff: must not exceed retry.max_backoff'],
     ['a credential in plain text', 'region: cn-shanghai\naccess_key_secret: x\ntasks: [1]\n', 'access_key_secret: unknown key'],
   ])('rejects %s, naming file, line and field', (_name, text, expected) => {
     expect(reject(text).message).toContain(expected);
+  });
+
+  it.each(['tds.cn-shanghai.aliyuncs.com', 'tds.aliyuncs.com:443', '127.0.0.1:8080', 'localhost', 'LOCALHOST:1', '[::1]:65535', '[2001:db8::1]', 'a-b.c-d.example.', `${'a'.repeat(63)}.com`])('accepts the endpoint %s', (endpoint) => {
+    expect(parseConfig(`endpoint: "${endpoint}"\ntasks: [1]\n`, FILE).endpoint).toBe(endpoint);
+  });
+
+  it('accepts one spelling of an ID, bare or quoted: digits, leading zeros allowed', () => {
+    const c = parseConfig('region: cn-shanghai\ntasks:\n  - 5\n  - "06"\n  - 007\n  - { id: "0008", name: x }\n', FILE);
+    expect(c.tasks.map((t) => t.id)).toEqual(['5', '6', '7', '8']);
+  });
+
+  it('refuses a bad endpoint given as a flag too', () => {
+    expect(() => parseConfig('region: cn-shanghai\ntasks: [1]\n', FILE, { endpoint: '127.0.0.1:99999' })).toThrow(/endpoint: .*out of range/);
+  });
+
+  it('never reproduces long values: quoted values and listed problems are cut', () => {
+    const secret = 'S'.repeat(5000);
+    const lines = [`region: cn-shanghai`, `schedule: "${secret}"`, `request_timeout: "${secret}"`, `tasks: ["${secret}"]`, ...Array.from({ length: 50 }, (_, i) => `k${i}${secret}: v`)];
+    const e = reject(lines.join('\n') + '\n');
+    expect(e.message.split('\n').length).toBeLessThanOrEqual(21);
+    expect(e.message).not.toContain('S'.repeat(100));
+    for (const l of e.message.split('\n')) expect(l.length).toBeLessThanOrEqual(403);
+    expect(e.message).toContain('... and');
   });
 
   it('reports every problem at once', () => {
