@@ -9,10 +9,10 @@ import { startEmbeddedSimulator, type EmbeddedSimulator } from './demo.js';
 import { startHttp } from './http/serve.js';
 import type { Logger } from './log/logger.js';
 import { Pipeline } from './pipeline.js';
-import { Reloader, watchFile, type FileWatch, type ReloadOutcome } from './reload.js';
+import { Reloader, watchFiles, type FileWatch, type ReloadOutcome, type WatchedFile } from './reload.js';
 import { SasClient, type CredentialSource } from './sas/client.js';
 import { CredentialError, resolveDefaultCredential } from './sas/credentials.js';
-import { loadWebConfig, WebConfigError, type WebConfig } from './web/config.js';
+import { loadWebConfig, MAX_PEM_FILE_BYTES, MAX_WEB_CONFIG_BYTES, WebConfigError, type WebConfig } from './web/config.js';
 import { parseListenAddress } from './web/listenAddress.js';
 import type { ServingHandle } from './web/server.js';
 
@@ -29,6 +29,7 @@ export interface RunningExporter {
 export async function startExporter(flags: Flags, logger: Logger): Promise<RunningExporter> {
   const config = await loadConfig(flags.configFile, flags.overrides).catch(startupError('invalid configuration'));
   let webConfig = flags.webConfigFile ? await loadWebConfig(flags.webConfigFile).catch(startupError('invalid web configuration')) : undefined;
+  checkCertificateDates(webConfig, logger);
   const listen = parseListenAddress(flags.listenAddress);
 
   let simulator: EmbeddedSimulator | undefined;
@@ -47,6 +48,7 @@ export async function startExporter(flags: Flags, logger: Logger): Promise<Runni
   logger.info('configuration loaded', { file: flags.configFile, tasks: config.tasks.length, endpoint: endpointOf(config), schedule: config.schedule });
 
   let serving: ServingHandle | undefined;
+  let watcher: FileWatch | undefined;
   const reloader = new Reloader(async (trigger) => {
     const failed = (what: string, err: string): ReloadOutcome => {
       pipeline.self.configLoaded(false, Date.now());
@@ -65,11 +67,13 @@ export async function startExporter(flags: Flags, logger: Logger): Promise<Runni
       const r = serving.reload(nextWeb);
       if (!r.ok) return failed('web configuration', r.error);
       webConfig = nextWeb;
+      checkCertificateDates(webConfig, logger);
     }
     if (Boolean(next.simulator) !== Boolean(pipeline.config.simulator) || next.simulator?.scenario !== pipeline.config.simulator?.scenario) {
       logger.warn('a change of `simulator` needs a restart; the rest of the configuration is applied', { trigger });
     }
     const { added, removed } = pipeline.apply(next);
+    watcher?.update(watchedFiles(flags.configFile, flags.webConfigFile, webConfig));
     logger.info('configuration reloaded', { trigger, tasks: next.tasks.length, added: added.length, removed: removed.length, schedule: next.schedule });
     return { ok: true };
   });
@@ -92,10 +96,10 @@ export async function startExporter(flags: Flags, logger: Logger): Promise<Runni
   }
   pipeline.start();
   const url = `${serving.url.replace(/\/$/, '').replace(/\/\/(\[::\]|0\.0\.0\.0)(?=:)/, '//localhost')}${flags.telemetryPath}`;
-  logger.info('listening', { address: flags.listenAddress, metrics_url: url, tls: Boolean(webConfig?.tls), basic_auth: Boolean(webConfig?.basicAuthUsers) });
+  logger.info('listening', { address: flags.listenAddress, metrics_url: url, tls: Boolean(webConfig?.tls), tls_not_after: webConfig?.tls?.certificate.validTo.toISOString(), basic_auth: Boolean(webConfig?.basicAuthUsers) });
   if (simulator) logger.warn(`*** DEMO MODE: open ${url} to see the simulated scans. ***`);
 
-  const watcher: FileWatch | undefined = flags.watchConfig ? watchFile(flags.configFile, MAX_CONFIG_BYTES, () => void reloader.reload('file change'), logger) : undefined;
+  if (flags.watchConfig) watcher = watchFiles(watchedFiles(flags.configFile, flags.webConfigFile, webConfig), () => void reloader.reload('file change'), logger);
   const server = serving;
   return {
     url,
@@ -107,6 +111,26 @@ export async function startExporter(flags: Flags, logger: Logger): Promise<Runni
       await simulator?.close();
     },
   };
+}
+
+/** The files a change of which reloads: the configuration, the web configuration and its TLS material. */
+function watchedFiles(configFile: string, webConfigFile: string | undefined, web: WebConfig | undefined): WatchedFile[] {
+  const files: WatchedFile[] = [{ file: configFile, maxBytes: MAX_CONFIG_BYTES }];
+  if (webConfigFile) files.push({ file: webConfigFile, maxBytes: MAX_WEB_CONFIG_BYTES });
+  for (const f of web?.tlsFiles ?? []) files.push({ file: f, maxBytes: MAX_PEM_FILE_BYTES });
+  return files;
+}
+
+/** A certificate outside its validity is served (as exporter-toolkit does), with a warning at each load. */
+function checkCertificateDates(web: WebConfig | undefined, logger: Logger): void {
+  const cert = web?.tls?.certificate;
+  if (!cert) return;
+  const now = Date.now();
+  if (cert.validTo.getTime() < now) {
+    logger.warn('the TLS certificate served has expired; scrapers that verify it will fail', { file: web!.file, subject: cert.subject, not_after: cert.validTo.toISOString() });
+  } else if (cert.validFrom.getTime() > now) {
+    logger.warn('the TLS certificate served is not valid yet; scrapers that verify it will fail', { file: web!.file, subject: cert.subject, not_before: cert.validFrom.toISOString() });
+  }
 }
 
 /** A failure at start, as one StartupError whose message names the file and line. */

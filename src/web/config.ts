@@ -53,6 +53,8 @@ export interface WebConfig {
   readonly basicAuthUsers?: ReadonlyMap<string, string>;
   /** Extra response headers (only the exporter-toolkit allow-list). */
   readonly headers: Readonly<Record<string, string>>;
+  /** Absolute paths of the certificate, key and CA files named, watched for rotation. */
+  readonly tlsFiles: readonly string[];
 }
 
 export class WebConfigError extends YamlError {
@@ -204,9 +206,12 @@ export function parseWebConfig(text: string, fileName: string, baseDir: string, 
   const tlsCfg = buildTls(yaml, raw.tls_server_config ?? undefined, baseDir, readPem);
   yaml.throwIfIssues(fail);
 
+  const t = raw.tls_server_config ?? undefined;
+  const tlsFiles = t && tlsCfg ? [t.cert_file, t.key_file, t.client_ca_file].filter((f): f is string => f !== undefined).map((f) => path.resolve(baseDir, f)) : [];
   const result: WebConfig = {
     file: fileName,
     headers: Object.freeze(headers),
+    tlsFiles: Object.freeze(tlsFiles),
     ...(basicAuthUsers ? { basicAuthUsers } : {}),
     ...(tlsCfg ? { tls: tlsCfg } : {}),
   };

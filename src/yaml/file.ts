@@ -4,7 +4,7 @@
  * only a regular file, at most `maxBytes`, opened so that a FIFO or a device
  * swapped in its place can neither block the thread pool nor stream forever.
  */
-import { constants, readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 
 const READ_CHUNK = 64 * 1024;
@@ -72,21 +72,38 @@ export async function readBoundedFile(file: string, maxBytes: number): Promise<B
 }
 
 /**
- * The synchronous form, for callers that already validated the path comes
- * from a trusted place (tests, tools). Same checks; a FIFO is refused
- * before it is opened.
+ * The synchronous form, for callers that cannot wait (tests, tools, a PEM
+ * file named by a web configuration parsed in one go). Same checks, made on
+ * the opened file itself (O_NONBLOCK, then fstat), so a FIFO or device
+ * swapped in between a check and the read can never block the thread.
  */
 export function readBoundedFileSync(file: string, maxBytes: number): Buffer {
-  let st;
+  let fd: number;
   try {
-    st = statSync(file);
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     throw new FileReadError(describeErrno(err as NodeJS.ErrnoException));
   }
-  if (st.isDirectory()) throw new FileReadError('is a directory');
-  if (!st.isFile()) throw new FileReadError('not a regular file (a device, FIFO or socket is never read)');
-  if (st.size > maxBytes) throw new FileReadError(`too large: ${st.size} bytes, the limit is ${maxBytes}`);
-  const data = readFileSync(file);
-  if (data.length > maxBytes) throw new FileReadError(`too large: more than ${maxBytes} bytes`);
-  return data;
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw new FileReadError('is a directory');
+    if (!st.isFile()) throw new FileReadError('not a regular file (a device, FIFO or socket is never read)');
+    if (st.size > maxBytes) throw new FileReadError(`too large: ${st.size} bytes, the limit is ${maxBytes}`);
+    const chunks: Buffer[] = [];
+    let length = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK, maxBytes + 1 - length));
+      const bytesRead = readSync(fd, chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
+      length += bytesRead;
+      if (length > maxBytes) throw new FileReadError(`too large: more than ${maxBytes} bytes`);
+    }
+    return Buffer.concat(chunks, length);
+  } catch (err) {
+    if (err instanceof FileReadError) throw err;
+    throw new FileReadError(describeErrno(err as NodeJS.ErrnoException));
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -223,7 +223,7 @@ describe('startServer (plain HTTP)', () => {
     const fakeTls = { file: 'web.yml', headers: {}, tls: {} } as unknown as WebConfig;
     expect(h.reload(fakeTls)).toEqual({ ok: false, restartRequired: true, error: expect.stringMatching(/restart is needed/) });
     expect(h.webConfig).toBeUndefined();
-    const plain: WebConfig = { file: 'web.yml', headers: { 'X-Frame-Options': 'deny' } };
+    const plain: WebConfig = { file: 'web.yml', headers: { 'X-Frame-Options': 'deny' }, tlsFiles: [] };
     expect(h.reload(plain)).toEqual({ ok: true });
     expect(h.webConfig).toBe(plain);
   });
