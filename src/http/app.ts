@@ -28,7 +28,7 @@ export interface AppDeps {
   isReady: () => boolean;
   /** Set when the lifecycle API is enabled (--web.enable-lifecycle). */
   reload?: () => Promise<ReloadOutcome>;
-  /** Basic-auth guard for the telemetry and reload paths, when configured. */
+  /** Basic-auth guard for the telemetry path, the reload path and the landing page, when configured. */
   auth?: NodeMiddleware;
   /** Extra response headers from the web configuration, read per request so reloads apply. */
   headers?: () => Readonly<Record<string, string>>;
@@ -208,7 +208,9 @@ function buildApp(deps: AppDeps, shared: Shared): express.Express {
     else res.status(500).type('text/plain').send('Failed to reload the configuration; the reason is in the exporter log\n');
   });
 
-  app.all('/', only(['GET', 'HEAD']), (_req, res) => {
+  // Behind basic auth like the telemetry path (exporter-toolkit guards every path); only the two
+  // probe endpoints above stay open, so a kubelet or Docker health check needs no credentials.
+  app.all('/', only(['GET', 'HEAD']), guard, (_req, res) => {
     res.set(SECURITY_HEADERS).status(200).type('html').send(landing);
   });
 

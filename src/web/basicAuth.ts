@@ -7,11 +7,15 @@
  *   same credentials every 15 s costs one bcrypt per process, and a hash change
  *   (reload) invalidates its entries by construction. Only successes are
  *   cached: an attacker cannot fill the cache and evict legitimate entries;
- * - bcrypt runs asynchronously (bcryptjs yields to the event loop) and at most
- *   `maxConcurrent` at a time behind a bounded queue; when the queue is full the
- *   request is answered 429 without any bcrypt work, so a flood of wrong
- *   passwords cannot burn unbounded CPU (cached credentials skip the queue and
- *   keep working during such a flood);
+ * - bcrypt runs in a worker thread (bcryptPool.ts), never on the main thread,
+ *   so health checks, readiness and cached scrapes answer in milliseconds
+ *   during a flood of wrong passwords;
+ * - at most `maxConcurrent` comparisons run at once (one, as exporter-toolkit's
+ *   mutex) behind a bounded queue, and one client address holds at most
+ *   `maxPerAddress` places in it; beyond either the request is answered 429
+ *   without any bcrypt work, so a flood cannot burn unbounded CPU nor, from
+ *   one address, lock out the first login of a scraper elsewhere (cached
+ *   credentials skip the queue altogether);
  * - an unknown user is compared against a decoy hash at the highest cost in
  *   use, so it takes as long as a wrong password for a real user;
  * - the password is never logged, nor kept anywhere in clear.
@@ -23,9 +27,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import bcrypt from 'bcryptjs';
 import type { Logger } from '../log/logger.js';
 import { ThrottledLog } from '../log/throttle.js';
+import { BcryptWorkerPool } from './bcryptPool.js';
 
 export interface BasicAuthOptions {
-  /** bcrypt comparison; injectable for tests. Default: bcryptjs `compare` (async). */
+  /** bcrypt comparison; injectable for tests. Default: bcryptjs in a pool of `maxConcurrent` worker threads. */
   compare?: (password: string, hash: string) => Promise<boolean>;
   /** Successful verifications remembered (LRU). Default 1024. */
   cacheSize?: number;
@@ -33,6 +38,8 @@ export interface BasicAuthOptions {
   maxConcurrent?: number;
   /** Requests waiting for a bcrypt slot before new ones get 429. Default 32. */
   maxQueue?: number;
+  /** Verifications (waiting or running) one client address may have at once; more get 429. Default 4. */
+  maxPerAddress?: number;
   /** Adds `realm="..."` to the challenge. Default: plain `Basic`, as exporter-toolkit. */
   realm?: string;
   /** Failed logins are logged at warn (remote address and user name, never the password), throttled. */
@@ -44,7 +51,7 @@ export interface BasicAuthStats {
   bcryptCompares: number;
   cacheHits: number;
   cacheSize: number;
-  /** Requests answered 429 because the bcrypt queue was full. */
+  /** Requests answered 429 because the bcrypt queue, or the address' share of it, was full. */
   rejectedBusy: number;
 }
 
@@ -52,9 +59,11 @@ type Next = (err?: unknown) => void;
 export type BasicAuthMiddleware = ((req: IncomingMessage, res: ServerResponse, next: Next) => void) & {
   /** Counters, for tests and metrics. */
   stats(): BasicAuthStats;
+  /** Stops the bcrypt workers (they never keep the process alive anyway). */
+  close(): Promise<void>;
 };
 
-export const BASIC_AUTH_DEFAULTS = Object.freeze({ cacheSize: 1024, maxConcurrent: 1, maxQueue: 32 });
+export const BASIC_AUTH_DEFAULTS = Object.freeze({ cacheSize: 1024, maxConcurrent: 1, maxQueue: 32, maxPerAddress: 4 });
 
 /** Parses `Authorization: Basic <base64(user:password)>`; undefined when absent or malformed. */
 export function parseBasicAuthorization(header: string | undefined): { user: string; password: string } | undefined {
@@ -71,12 +80,15 @@ export function basicAuthMiddleware(
   getUsers: () => ReadonlyMap<string, string> | undefined,
   opts: BasicAuthOptions,
 ): BasicAuthMiddleware {
-  const compare = opts.compare ?? ((password: string, hash: string) => bcrypt.compare(password, hash));
+  const maxConcurrent = positiveInt(opts.maxConcurrent ?? BASIC_AUTH_DEFAULTS.maxConcurrent, 'maxConcurrent');
+  const maxPerAddress = positiveInt(opts.maxPerAddress ?? BASIC_AUTH_DEFAULTS.maxPerAddress, 'maxPerAddress');
+  // The worker pool starts with the first comparison: no thread at all without basic auth.
+  let pool: BcryptWorkerPool | undefined;
+  const compare = opts.compare ?? ((password: string, hash: string) => (pool ??= new BcryptWorkerPool(maxConcurrent)).compare(password, hash));
   const cacheSize = positiveInt(opts.cacheSize ?? BASIC_AUTH_DEFAULTS.cacheSize, 'cacheSize');
-  const limiter = new Limiter(
-    positiveInt(opts.maxConcurrent ?? BASIC_AUTH_DEFAULTS.maxConcurrent, 'maxConcurrent'),
-    nonNegativeInt(opts.maxQueue ?? BASIC_AUTH_DEFAULTS.maxQueue, 'maxQueue'),
-  );
+  const limiter = new Limiter(maxConcurrent, nonNegativeInt(opts.maxQueue ?? BASIC_AUTH_DEFAULTS.maxQueue, 'maxQueue'));
+  /** Verifications waiting or running, per client address. */
+  const perAddress = new Map<string, number>();
   const challenge = opts.realm ? `Basic realm=${JSON.stringify(opts.realm)}` : 'Basic';
   const log = opts.logger;
   const events = new ThrottledLog(log);
@@ -155,18 +167,30 @@ export function basicAuthMiddleware(
       return;
     }
     const against = hash ?? decoyFor(maxCost(users));
-    const started = limiter.run(async () => {
-      // The client may have given up while queued: spend no CPU on it.
-      if (req.socket.destroyed || res.writableEnded) return false;
-      stats.bcryptCompares++;
-      return compare(password, against);
-    });
+    const address = req.socket.remoteAddress ?? '';
+    const held = perAddress.get(address) ?? 0;
+    const started =
+      held >= maxPerAddress
+        ? undefined
+        : limiter.run(async () => {
+            // The client may have given up while queued: spend no CPU on it.
+            if (req.socket.destroyed || res.writableEnded) return false;
+            stats.bcryptCompares++;
+            return compare(password, against);
+          });
     if (!started) {
       stats.rejectedBusy++;
-      events.warn('basic auth: too many password verifications in progress, answering 429', { remote: req.socket.remoteAddress });
+      events.warn('basic auth: too many password verifications in progress, answering 429', { remote: address, reason: held >= maxPerAddress ? 'per-address limit' : 'queue full' });
       deny(res, 429);
       return;
     }
+    perAddress.set(address, held + 1);
+    const release = (): void => {
+      const n = (perAddress.get(address) ?? 1) - 1;
+      if (n <= 0) perAddress.delete(address);
+      else perAddress.set(address, n);
+    };
+    void started.then(release, release);
     started.then(
       (ok) => {
         if (ok && hash !== undefined && key !== undefined) {
@@ -189,6 +213,10 @@ export function basicAuthMiddleware(
     );
   }) as BasicAuthMiddleware;
   middleware.stats = () => ({ ...stats, cacheSize: cache.size });
+  middleware.close = async () => {
+    await pool?.close();
+    pool = undefined;
+  };
   return middleware;
 }
 

@@ -171,6 +171,44 @@ describe('basicAuthMiddleware', () => {
     expect(s.mw.stats().rejectedBusy).toBe(2);
   });
 
+  it('one address holds at most maxPerAddress places: another client still gets its password checked', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const s = await setup({ maxConcurrent: 1, maxQueue: 10, maxPerAddress: 2 }, async (p, h) => {
+      if (p.startsWith('flood')) {
+        await gate;
+        return false;
+      }
+      return bcrypt.compare(p, h);
+    });
+    const flood = [0, 1, 2, 3, 4].map((i) => request(s.url, { headers: { authorization: basic('alice', `flood${i}`) } }));
+    await sleep(100);
+    const other = request(s.url, { headers: { authorization: basic('alice', ALICE_PW) }, localAddress: '127.0.0.2' });
+    await sleep(100);
+    release();
+    expect((await other).status).toBe(200);
+    expect((await Promise.all(flood)).map((r) => r.status).sort()).toEqual([401, 401, 429, 429, 429]);
+    expect(s.mw.stats().rejectedBusy).toBe(3);
+  });
+
+  it('by default, compares in a worker thread with the real bcrypt', async () => {
+    const log = captureLog();
+    const mw = basicAuthMiddleware(() => new Map([['alice', aliceHash]]), { logger: log.logger });
+    const app = express();
+    app.use(mw);
+    app.get('/metrics', (_req, res) => res.send('ok'));
+    const h = await startServer(app, { host: '127.0.0.1', port: 0, logger: silentLogger });
+    handles.push(h);
+    try {
+      expect((await request(`${h.url}metrics`, { headers: { authorization: basic('alice', ALICE_PW) } })).status).toBe(200);
+      expect((await request(`${h.url}metrics`, { headers: { authorization: basic('alice', 'wrong') } })).status).toBe(401);
+      expect((await request(`${h.url}metrics`, { headers: { authorization: basic('nobody', 'x') } })).status).toBe(401);
+      expect(mw.stats().bcryptCompares).toBe(3);
+    } finally {
+      await mw.close();
+    }
+  });
+
   it('never logs the password', async () => {
     const s = await setup();
     await request(s.url, { headers: { authorization: basic('alice', 'hunter2-wrong') } });
