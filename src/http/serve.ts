@@ -37,9 +37,9 @@ export function startHttp(o: HttpOptions): Promise<ServingHandle> {
     logger: o.logger,
     isReady: o.isReady,
     reload: o.reload,
-    auth: basicAuthMiddleware(() => web()?.basicAuthUsers, { logger: o.logger }),
+    auth: basicAuthMiddleware(() => web()?.basicAuthUsers, { logger: o.logger, onDenied: (reason) => o.self.authDenied(reason) }),
     headers: () => web()?.headers ?? {},
     maxConcurrentScrapes: o.maxRequests,
   });
-  return startServer(listener, { host: o.listen.host, port: o.listen.port, webConfig: web(), logger: o.logger });
+  return startServer(listener, { host: o.listen.host, port: o.listen.port, webConfig: web(), logger: o.logger, onConnectionShed: (reason) => o.self.connectionShed(reason) });
 }

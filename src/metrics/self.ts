@@ -12,6 +12,8 @@
 import client from 'prom-client';
 import type { CycleStats, PollObserver } from '../poller/observer.js';
 import { LabelLimits, LIMIT_REASONS, LIMITED_LABELS } from './labels.js';
+import { AUTH_DENIAL_REASONS, type AuthDenialReason } from '../web/basicAuth.js';
+import type { ShedReason } from '../web/server.js';
 
 /** How long the default process metrics' text is reused; well under any scrape interval. */
 export const PROCESS_METRICS_MAX_AGE_MS = 1000;
@@ -56,6 +58,8 @@ export class SelfMetrics implements PollObserver {
   private readonly reloadTime;
   private readonly scrapes;
   private readonly limited;
+  private readonly authDenials;
+  private readonly connectionsShed;
   /** Bounds on API-provided label values: the code here, targets in the task families. */
   readonly labels: LabelLimits;
 
@@ -77,6 +81,10 @@ export class SelfMetrics implements PollObserver {
     this.limited = new client.Counter({ name: 'aliyun_sas_exporter_label_values_limited_total', help: 'Label values from the API replaced by "other" (past the bound on distinct values), cut to the maximum length (truncated), or left out (dropped: targets past the per-task limit), counted as they happen.', labelNames: ['label', 'reason'] as const, registers });
     for (const label of LIMITED_LABELS) for (const reason of LIMIT_REASONS) this.limited.inc({ label, reason }, 0);
     this.labels = new LabelLimits((label, reason, n = 1) => this.limited.inc({ label, reason }, n));
+    this.authDenials = new client.Counter({ name: 'aliyun_sas_exporter_http_auth_denied_total', help: 'Requests denied by basic auth: missing, malformed or invalid credentials (401), or busy: too many password verifications waiting (429).', labelNames: ['reason'] as const, registers });
+    for (const reason of AUTH_DENIAL_REASONS) this.authDenials.inc({ reason }, 0);
+    this.connectionsShed = new client.Counter({ name: 'aliyun_sas_exporter_http_connections_shed_total', help: 'Connections closed by the connection limit: idle_evicted (an idle connection closed to admit a new one), refused (a new connection closed, every one being busy).', labelNames: ['reason'] as const, registers });
+    for (const reason of ['idle_evicted', 'refused']) this.connectionsShed.inc({ reason }, 0);
     const build = new client.Gauge({ name: 'aliyun_sas_exporter_build_info', help: 'Build information of the exporter. Always 1.', labelNames: ['version', 'revision', 'nodejs_version'] as const, registers });
     build.set({ version: opts.version, revision: opts.revision, nodejs_version: process.version }, 1);
     for (const result of ['success', 'partial', 'failure', 'skipped']) this.cycles.inc({ result }, 0);
@@ -119,6 +127,14 @@ export class SelfMetrics implements PollObserver {
     this.reloadOk.set(ok ? 1 : 0);
     if (ok) this.reloadTime.set(at / 1000);
     if (ok && taskCount !== undefined) this.tasks.set(taskCount);
+  }
+
+  authDenied(reason: AuthDenialReason): void {
+    this.authDenials.inc({ reason });
+  }
+
+  connectionShed(reason: ShedReason): void {
+    this.connectionsShed.inc({ reason });
   }
 
   scraped(code: number): void {

@@ -44,7 +44,17 @@ export interface BasicAuthOptions {
   realm?: string;
   /** Failed logins are logged at warn (remote address and user name, never the password), throttled. */
   logger: Logger;
+  /** Called for every request denied (for a metric). */
+  onDenied?: (reason: AuthDenialReason) => void;
 }
+
+/**
+ * Why a request was denied: no credentials (how every browser starts), a
+ * header that is not Basic credentials, a wrong password or unknown user
+ * (not told apart, as in the answer), or the bcrypt queue full (429).
+ */
+export const AUTH_DENIAL_REASONS = ['missing', 'malformed', 'invalid', 'busy'] as const;
+export type AuthDenialReason = (typeof AUTH_DENIAL_REASONS)[number];
 
 export interface BasicAuthStats {
   /** bcrypt comparisons started. */
@@ -133,7 +143,9 @@ export function basicAuthMiddleware(
     return h.digest('base64');
   };
 
-  const deny = (res: ServerResponse, status = 401): void => {
+  const deny = (res: ServerResponse, reason: AuthDenialReason): void => {
+    opts.onDenied?.(reason);
+    const status = reason === 'busy' ? 429 : 401;
     if (res.headersSent) return;
     res.statusCode = status;
     if (status === 401) res.setHeader('WWW-Authenticate', challenge);
@@ -153,7 +165,7 @@ export function basicAuthMiddleware(
       // No header at all is how every browser starts; a header that does not parse is worth a line.
       if (req.headers.authorization === undefined) log.debug('basic auth: no credentials sent', { remote: req.socket.remoteAddress });
       else events.warn('basic auth failed', { remote: req.socket.remoteAddress, reason: 'malformed Authorization header' });
-      deny(res);
+      deny(res, req.headers.authorization === undefined ? 'missing' : 'malformed');
       return;
     }
     const { user, password } = creds;
@@ -181,7 +193,7 @@ export function basicAuthMiddleware(
     if (!started) {
       stats.rejectedBusy++;
       events.warn('basic auth: too many password verifications in progress, answering 429', { remote: address, reason: held >= maxPerAddress ? 'per-address limit' : 'queue full' });
-      deny(res, 429);
+      deny(res, 'busy');
       return;
     }
     perAddress.set(address, held + 1);
@@ -204,11 +216,11 @@ export function basicAuthMiddleware(
           return;
         }
         events.warn('basic auth failed', { remote: req.socket.remoteAddress, user: user.slice(0, 64), reason: hash === undefined ? 'unknown user' : 'wrong password' });
-        deny(res);
+        deny(res, 'invalid');
       },
       (err: unknown) => {
         log.warn('basic auth: password verification failed', { err: err instanceof Error ? err.message : String(err) });
-        deny(res);
+        deny(res, 'invalid');
       },
     );
   }) as BasicAuthMiddleware;

@@ -13,7 +13,7 @@ export interface ServerLimits {
   handshakeTimeoutMs: number;
   /** Bytes of request line + headers; above it the answer is 431. */
   maxHeaderSize: number;
-  /** Concurrent TCP connections; extra ones are dropped at accept. */
+  /** Concurrent TCP connections. At the cap a new connection closes the least recently active idle one; it is refused only when all are busy answering. */
   maxConnections: number;
   /** Requests served on one keep-alive connection before it is closed. 0 = unlimited. */
   maxRequestsPerSocket: number;

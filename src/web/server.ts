@@ -14,11 +14,16 @@ import { clientCertRejection } from './clientCert.js';
 import type { WebConfig } from './config.js';
 import { resolveLimits, type ServerLimits } from './limits.js';
 
+/** Why a connection was closed by the connection limit: see Admission. */
+export type ShedReason = 'idle_evicted' | 'refused';
+
 export interface StartServerOptions {
   host?: string;
   port: number;
   webConfig?: WebConfig;
   limits?: Partial<ServerLimits>;
+  /** Called for every connection closed by the connection limit (for a metric). */
+  onConnectionShed?: (reason: ShedReason) => void;
   /** Security-relevant events (drops, TLS failures, rejected certificates, handler errors) are always logged. */
   logger: Logger;
 }
@@ -91,10 +96,13 @@ export async function startServer(handler: Handler, opts: StartServerOptions): P
   };
 
   const server = createServer(limits, initialTls, onRequest);
-  connections.attach(server, initialTls !== undefined);
-  server.on('drop', (data?: { remoteAddress?: string }) => {
-    events.warn('connection dropped: connection limit reached', { max_connections: limits.maxConnections, remote: data?.remoteAddress });
+  const admission = new Admission(limits.maxConnections, (reason, remote) => {
+    opts.onConnectionShed?.(reason);
+    if (reason === 'refused') events.warn('connection refused: every connection is busy answering', { max_connections: limits.maxConnections, remote });
+    else events.warn('connection limit reached: closed the least recently active idle connection', { max_connections: limits.maxConnections, remote });
   });
+  server.on('connection', (s: net.Socket) => admission.admit(s));
+  connections.attach(server, initialTls !== undefined, admission);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, log));
   if (initialTls) {
     const tlsServer = server as https.Server;
@@ -164,7 +172,9 @@ function createServer(limits: ServerLimits, tlsConfig: WebConfig['tls'], onReque
   server.requestTimeout = limits.requestTimeoutMs;
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
-  server.maxConnections = limits.maxConnections;
+  // No server.maxConnections: Node would drop every new connection at the
+  // cap, probes included, for as long as idle sockets hold it. Admission
+  // evicts an idle one instead.
   server.setTimeout(limits.socketTimeoutMs);
   return server;
 }
@@ -180,8 +190,10 @@ class Connections {
   private readonly http = new Map<Duplex, number>();
   private readonly responses = new Set<http.ServerResponse>();
   private closing = false;
+  private admission: Admission | undefined;
 
-  attach(server: http.Server | https.Server, tls: boolean): void {
+  attach(server: http.Server | https.Server, tls: boolean, admission?: Admission): void {
+    this.admission = admission;
     server.on('connection', (s: Duplex) => {
       this.track(s);
       if (!tls) this.http.set(s, 0);
@@ -199,7 +211,9 @@ class Connections {
     this.http.set(sock, (this.http.get(sock) ?? 0) + 1);
     if (this.closing) res.setHeader('Connection', 'close');
     this.responses.add(res);
+    const conn = this.admission?.busy(sock);
     res.once('close', () => {
+      if (conn) this.admission?.idle(conn);
       this.responses.delete(res);
       const n = (this.http.get(sock) ?? 1) - 1;
       if (this.http.has(sock)) this.http.set(sock, n);
@@ -240,6 +254,90 @@ class Connections {
       this.http.delete(s);
     });
   }
+}
+
+/**
+ * The connection limit. At the cap, a new connection closes the least
+ * recently active connection that has no request in flight (one that sent
+ * nothing yet, is in its TLS handshake, is sending its headers, or is an
+ * idle keep-alive), as nginx reuses its idle connections when it runs out;
+ * only when every connection is busy answering is the new one refused.
+ * Idle sockets, however many, can then never lock out a probe or a scraper:
+ * they only push each other out. The cost: an idle keep-alive connection of
+ * a real scraper may be closed during such a flood, and the scraper simply
+ * opens a new one at its next scrape.
+ */
+class Admission {
+  /** Raw connections by address and port, least recently active first (Map order). */
+  private readonly conns = new Map<string, AdmittedConnection>();
+
+  constructor(
+    private readonly max: number,
+    private readonly onShed: (reason: ShedReason, remote: string | undefined) => void,
+  ) {}
+
+  admit(socket: net.Socket): void {
+    const key = connectionKey(socket);
+    if (key === undefined) {
+      socket.destroy();
+      return;
+    }
+    if (this.conns.size >= this.max) {
+      let victim: AdmittedConnection | undefined;
+      for (const c of this.conns.values()) {
+        if (c.inFlight === 0) {
+          victim = c;
+          break;
+        }
+      }
+      if (!victim) {
+        this.onShed('refused', socket.remoteAddress);
+        socket.destroy();
+        return;
+      }
+      this.conns.delete(victim.key);
+      victim.socket.destroy();
+      this.onShed('idle_evicted', victim.socket.remoteAddress);
+    }
+    const conn: AdmittedConnection = { key, socket, inFlight: 0 };
+    this.conns.set(key, conn);
+    socket.once('close', () => {
+      if (this.conns.get(key) === conn) this.conns.delete(key);
+    });
+  }
+
+  /** A request started on `socket` (raw or TLS): its connection is busy and most recently active. */
+  busy(socket: Duplex): AdmittedConnection | undefined {
+    const key = connectionKey(socket as net.Socket);
+    const conn = key === undefined ? undefined : this.conns.get(key);
+    if (!conn) return undefined;
+    conn.inFlight++;
+    this.touch(conn);
+    return conn;
+  }
+
+  /** Its answer is done (sent, or the connection gone). */
+  idle(conn: AdmittedConnection): void {
+    conn.inFlight = Math.max(0, conn.inFlight - 1);
+    this.touch(conn);
+  }
+
+  private touch(conn: AdmittedConnection): void {
+    if (this.conns.get(conn.key) !== conn) return;
+    this.conns.delete(conn.key);
+    this.conns.set(conn.key, conn);
+  }
+}
+
+interface AdmittedConnection {
+  readonly key: string;
+  readonly socket: net.Socket;
+  inFlight: number;
+}
+
+/** The same for a raw socket and the TLS socket on top of it. */
+function connectionKey(socket: net.Socket): string | undefined {
+  return socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}|${socket.remotePort}`;
 }
 
 /** A malformed request, an oversized header or a request timeout: answered once, briefly, then closed. */

@@ -209,6 +209,17 @@ describe('basicAuthMiddleware', () => {
     }
   });
 
+  it('reports every denial with its reason', async () => {
+    const reasons: string[] = [];
+    const s = await setup({ onDenied: (r) => reasons.push(r) });
+    await request(s.url);
+    await request(s.url, { headers: { authorization: 'Bearer x' } });
+    await request(s.url, { headers: { authorization: basic('alice', 'wrong') } });
+    await request(s.url, { headers: { authorization: basic('nobody', 'x') } });
+    await request(s.url, { headers: { authorization: basic('alice', ALICE_PW) } });
+    expect(reasons).toEqual(['missing', 'malformed', 'invalid', 'invalid']);
+  });
+
   it('never logs the password', async () => {
     const s = await setup();
     await request(s.url, { headers: { authorization: basic('alice', 'hunter2-wrong') } });

@@ -6,7 +6,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import type { WebConfig } from '../../src/web/config.js';
 import { DEFAULT_SERVER_LIMITS } from '../../src/web/limits.js';
 import { parseListenAddress } from '../../src/web/listenAddress.js';
-import { startServer, type ServingHandle } from '../../src/web/server.js';
+import { startServer, type ServingHandle, type StartServerOptions } from '../../src/web/server.js';
 import { request, sleep } from '../support/pki.js';
 
 describe('parseListenAddress', () => {
@@ -45,8 +45,8 @@ afterEach(async () => {
   await Promise.all(handles.splice(0).map((h) => h.close(100)));
 });
 
-async function serve(app: express.Express | http.RequestListener, limits = {}): Promise<ServingHandle> {
-  const h = await startServer(app, { logger: silentLogger, host: '127.0.0.1', port: 0, limits });
+async function serve(app: express.Express | http.RequestListener, limits = {}, more: Partial<StartServerOptions> = {}): Promise<ServingHandle> {
+  const h = await startServer(app, { logger: silentLogger, host: '127.0.0.1', port: 0, limits, ...more });
   handles.push(h);
   return h;
 }
@@ -89,7 +89,7 @@ describe('startServer (plain HTTP)', () => {
     expect(r.status).toBe(200);
     expect(r.body).toBe('ok');
     expect(h.server.headersTimeout).toBe(DEFAULT_SERVER_LIMITS.headersTimeoutMs);
-    expect(h.server.maxConnections).toBe(256);
+    expect(DEFAULT_SERVER_LIMITS.maxConnections).toBe(256);
   });
 
   it('answers 431 to oversized headers and keeps serving', async () => {
@@ -138,23 +138,49 @@ describe('startServer (plain HTTP)', () => {
     expect((await request(h.url)).status).toBe(200);
   });
 
-  it('drops connections above maxConnections', async () => {
-    const h = await serve(helloApp(), { maxConnections: 2 });
+  it('at maxConnections, a new connection pushes out the least recently active idle one', async () => {
+    const shed: string[] = [];
+    const h = await serve(helloApp(), { maxConnections: 2 }, { onConnectionShed: (r) => shed.push(r) });
+    const closed: number[] = [];
     const hold = await Promise.all(
       [0, 1].map(
-        () =>
+        (i) =>
           new Promise<net.Socket>((resolve) => {
             const s = net.connect(h.address.port, '127.0.0.1', () => resolve(s));
             s.on('error', () => undefined);
+            s.on('close', () => closed.push(i));
           }),
       ),
     );
     await sleep(50);
+    const third = await raw(h.address.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 1_000);
+    expect(third.text).toMatch(/^HTTP\/1\.1 200 OK/);
+    await sleep(50);
+    expect(closed).toEqual([0]); // the oldest idle one
+    expect(shed).toEqual(['idle_evicted']);
+    for (const s of hold) s.destroy();
+  });
+
+  it('at maxConnections with every connection busy answering, the new one is refused', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const shed: string[] = [];
+    const h = await serve(
+      async (_req: http.IncomingMessage, res: http.ServerResponse) => {
+        await gate;
+        res.end('late');
+      },
+      { maxConnections: 2 },
+      { onConnectionShed: (r) => shed.push(r) },
+    );
+    const busy = [0, 1].map(() => request(h.url));
+    await sleep(100);
     const third = await raw(h.address.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', 1_000);
     expect(third.closed).toBe(true);
     expect(third.text).toBe('');
-    for (const s of hold) s.destroy();
-    await sleep(50);
+    expect(shed).toEqual(['refused']);
+    release();
+    expect((await Promise.all(busy)).map((r) => r.status)).toEqual([200, 200]);
     expect((await request(h.url)).status).toBe(200);
   });
 
