@@ -9,7 +9,8 @@ import { chmodSync, mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { findExecutable, freePort, get, sleep } from './tools.js';
+import { freePort } from '../../test/support/net.js';
+import { findExecutable, get, sleep } from './tools.js';
 
 export interface Baseline {
   readonly kind: 'nginx' | 'node-static';

@@ -1,7 +1,6 @@
 /** Small helpers: executables on PATH, free ports, percentiles, fetching bodies. */
 import { accessSync, constants } from 'node:fs';
 import http from 'node:http';
-import { createServer } from 'node:net';
 import path from 'node:path';
 
 /** Full path of an executable, looked up in PATH and the sbin directories (nginx lives in /usr/sbin). */
@@ -18,17 +17,6 @@ export function findExecutable(name: string): string | undefined {
     }
   }
   return undefined;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export function percentile(sorted: readonly number[], p: number): number {

@@ -31,3 +31,7 @@ export type TargetType = string;
  */
 export const ERROR_CLASSES = ['api', 'throttled', 'timeout', 'network', 'bad_response', 'credentials'] as const;
 export type ErrorClass = (typeof ERROR_CLASSES)[number];
+
+/** Why a TargetInfo was not used (the status still counts): the `reason` of aliyun_sas_target_info_errors_total. */
+export const TARGET_INFO_PROBLEMS = ['missing', 'empty', 'malformed'] as const;
+export type TargetInfoProblem = (typeof TARGET_INFO_PROBLEMS)[number];

@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDashboard, DASHBOARD_FILE, panelQueries, renderDashboard, resolveVariables, SCHEMA_VERSION, type DataPanel } from '../../deploy/grafana/dashboard.js';
-import { startFakeExporter, type FakeExporter } from '../helpers/fakeExporter.js';
-import { startPrometheus, toolGate, type PrometheusInstance } from '../helpers/prometheus.js';
+import { startFakeExporter, type FakeExporter } from '../support/fakeExporter.js';
+import { startPrometheus, toolGate, type PrometheusInstance } from '../support/prometheus.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const committed = readFileSync(path.join(root, DASHBOARD_FILE), 'utf8');

@@ -8,7 +8,7 @@ import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findBinary, prometheusConfig, startAlertmanager, startPrometheus, toolGate, type PrometheusInstance, type AlertmanagerInstance } from '../helpers/prometheus.js';
+import { findBinary, prometheusConfig, startAlertmanager, startPrometheus, toolGate, type PrometheusInstance, type AlertmanagerInstance } from '../support/prometheus.js';
 
 const gate = toolGate(['prometheus', 'alertmanager']);
 if (gate.skip) console.warn(`[prometheus-helper.test] skipping: ${gate.reason}`);

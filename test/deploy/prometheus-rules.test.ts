@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { PROMETHEUS_RULE_FILES, renderPrometheusRule, RULES_FILE } from '../../deploy/prometheus/generate-prometheus-rule.js';
-import { runTool, toolGate } from '../helpers/prometheus.js';
+import { runTool, toolGate } from '../support/prometheus.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const read = (rel: string) => readFileSync(path.join(root, rel), 'utf8');

@@ -19,9 +19,10 @@ import { cp, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { freePort, ROOT, tempDir } from '../helpers/exporterProcess.js';
-import { parseExposition, select, statusOf, value, type Sample } from '../helpers/exposition.js';
-import { sleep } from '../helpers/e2eRig.js';
+import { ROOT, tempDir } from '../support/exporter.js';
+import { freePort } from '../support/net.js';
+import { parseExposition, select, statusOf, value, type Sample } from '../support/exposition.js';
+import { sleep } from '../support/net.js';
 
 const IN_PLACE = process.env.E2E_DEMO_IN_PLACE === '1';
 

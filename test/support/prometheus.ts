@@ -14,6 +14,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
+import { freePort, sleep } from './net.js';
 
 export type ToolName = 'prometheus' | 'promtool' | 'alertmanager' | 'amtool';
 
@@ -106,21 +107,6 @@ export function runTool(file: string, args: readonly string[], opts: { cwd?: str
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** A free TCP port on 127.0.0.1 (free when asked: a race with other processes is possible but rare). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => (port ? resolve(port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Children still running: killed if the test process exits without stopping them. */
 const live = new Set<ChildProcess>();
