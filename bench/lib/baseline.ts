@@ -9,8 +9,7 @@ import { chmodSync, mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort } from '../../test/support/net.js';
-import { findExecutable, get, sleep } from './tools.js';
+import { findExecutable, freePort, get, sleep } from './tools.js';
 
 export interface Baseline {
   readonly kind: 'nginx' | 'node-static';

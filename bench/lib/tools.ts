@@ -1,6 +1,7 @@
 /** Small helpers: executables on PATH, free ports, percentiles, fetching bodies. */
 import { accessSync, constants } from 'node:fs';
 import http from 'node:http';
+import { createServer } from 'node:net';
 import path from 'node:path';
 
 /** Full path of an executable, looked up in PATH and the sbin directories (nginx lives in /usr/sbin). */
@@ -17,6 +18,20 @@ export function findExecutable(name: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/** A free TCP port on 127.0.0.1 (free when asked: a race with other processes is possible but rare). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => (port ? resolve(port) : reject(new Error('no port'))));
+    });
+  });
 }
 
 export function percentile(sorted: readonly number[], p: number): number {
