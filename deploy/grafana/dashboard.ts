@@ -40,7 +40,6 @@ export const JOB = 'aliyun-sas-exporter';
 
 export type Dashboard = dashboard.Dashboard;
 export type DataPanel = dashboard.Panel;
-export type AnyPanel = dashboard.Panel | dashboard.RowPanel;
 
 // ---------------------------------------------------------------------------
 // Variables.
