@@ -24,6 +24,10 @@ describe('toolGate / findBinary', () => {
     const ci = toolGate(['promtool'], { ...env, CI: 'true' });
     expect(ci).toMatchObject({ available: false, required: true, skip: false });
     expect(() => ci.path('promtool')).toThrow(/required in CI/);
+    expect(local.reason).toContain('apt-get install prometheus');
+    expect(toolGate(['systemd-analyze', 'amtool'], { PATH: '/nonexistent', SYSTEMD_ANALYZE_BIN: '/nonexistent/x', AMTOOL_BIN: '/nonexistent/y' }).reason).toContain(
+      'apt-get install systemd prometheus-alertmanager',
+    );
   });
 
   it('renders a valid scrape configuration', () => {
