@@ -12,7 +12,7 @@
 #     -v "$PWD/config:/app/config:ro" aliyun-sas-exporter
 #
 # The configuration is not baked in: mount it at /app/config/exporter.yaml
-# (the default --config.file, relative to the working directory /app).
+# (the default --config.file: config/exporter.yaml of the package, /app).
 # Nothing is written at run time, so --read-only / readOnlyRootFilesystem work.
 # Pin NODE_IMAGE by digest in release builds (node:22-bookworm-slim@sha256:...).
 

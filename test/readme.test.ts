@@ -23,4 +23,28 @@ describe('README', () => {
     expect(readme).toContain('npm ci && npm start');
     expect(readme).toContain('npm test');
   });
+
+  it('never tells users to install or run the package by its name: it is not published', () => {
+    // Lines inside fenced code blocks (fences may be indented in lists).
+    let inside = false;
+    const code = readme.split('\n').filter((line) => {
+      if (/^\s*```/.test(line)) {
+        inside = !inside;
+        return false;
+      }
+      return inside;
+    });
+    expect(code.length).toBeGreaterThan(20);
+    for (const line of code) {
+      expect(line, line).not.toMatch(/\bnpx\s+(-\S+\s+)*aliyun-sas-exporter\b/);
+      expect(line, line).not.toMatch(/\bnpm\s+(i|install|add)\b.*\s(aliyun-sas-exporter)(@\S*)?(\s|$)/);
+    }
+    expect(readme).toContain('**not published**');
+  });
+
+  it('covers the deploys in the order Kubernetes, VM (systemd), npm package', () => {
+    const deploy = readme.slice(readme.indexOf('\n## Deploy\n'), readme.indexOf('\n## ', readme.indexOf('\n## Deploy\n') + 1));
+    const headings = [...deploy.matchAll(/^### (.+)$/gm)].map((m) => m[1]);
+    expect(headings.slice(0, 3)).toEqual(['Kubernetes', 'VM (systemd)', 'npm package']);
+  });
 });

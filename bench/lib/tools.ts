@@ -20,13 +20,16 @@ export function findExecutable(name: string): string | undefined {
   return undefined;
 }
 
+/** A free TCP port on 127.0.0.1 (free when asked: a race with other processes is possible but rare). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => (port ? resolve(port) : reject(new Error('no port'))));
     });
   });
 }

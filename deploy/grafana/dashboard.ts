@@ -1,5 +1,7 @@
 /**
- * The Grafana dashboard for aliyun-sas-exporter, as typed TypeScript.
+ * The Grafana dashboard for aliyun-sas-exporter, built with Grafana's own
+ * typed builders (@grafana/grafana-foundation-sdk, classic dashboard model:
+ * the JSON that Dashboards > New > Import takes).
  *
  *   npm run build && node dist/deploy/grafana/dashboard.js           # rewrites aliyun-sas-exporter.json
  *   node dist/deploy/grafana/dashboard.js --check                    # exit 1 when the JSON is out of date
@@ -8,186 +10,515 @@
  * (aliyun_sas:...): load those rules in the Prometheus the dashboard reads.
  * test/deploy/dashboard.test.ts checks that the committed JSON is what this
  * renders and runs every panel query against a real Prometheus.
+ *
+ * Extending it is declarative:
+ * - a selector variable (one more label to filter by): one entry in
+ *   FILTER_VARIABLES. It becomes a multi-select variable (its values narrowed
+ *   by the variables before it) and a matcher in every query written with
+ *   `{${FILTER}}`;
+ * - a row: one entry in ROWS, a title and its panels, each a width, a height
+ *   and a builder from the helpers below (stat, table, timeseries, ...).
+ *   Rows are laid out top to bottom, panels left to right, wrapping at 24
+ *   columns; ids are numbered in order.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type * as cog from '@grafana/grafana-foundation-sdk/cog';
+import * as common from '@grafana/grafana-foundation-sdk/common';
+import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
+import * as stat from '@grafana/grafana-foundation-sdk/stat';
+import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
+import * as table from '@grafana/grafana-foundation-sdk/table';
+import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import { isMain, repoRoot } from '../lib/repo.js';
 
 export const DASHBOARD_FILE = 'deploy/grafana/aliyun-sas-exporter.json';
 export const DASHBOARD_UID = 'aliyun-sas-exporter';
-export const SCHEMA_VERSION = 39;
+/** The Prometheus job the exporter is scraped as (the alerts use the same). */
+export const JOB = 'aliyun-sas-exporter';
+
+export type Dashboard = dashboard.Dashboard;
+export type DataPanel = dashboard.Panel;
 
 // ---------------------------------------------------------------------------
-// The subset of Grafana's dashboard model used here.
+// Variables.
 // ---------------------------------------------------------------------------
 
-export interface DataSourceRef {
-  type: 'prometheus';
-  uid: string;
-}
+/** Every panel and query variable reads the Prometheus picked in the `datasource` variable. */
+export const DATASOURCE: common.DataSourceRef = { type: 'prometheus', uid: '${datasource}' };
 
-export interface PrometheusTarget {
-  refId: string;
-  datasource: DataSourceRef;
-  expr: string;
-  legendFormat?: string;
-  instant: boolean;
-  range: boolean;
-  format: 'time_series' | 'table';
-  editorMode: 'code';
-}
-
-export interface GridPos {
-  h: number;
-  w: number;
-  x: number;
-  y: number;
-}
-
-type Threshold = { color: string; value: number | null };
-
-export interface ValueMapping {
-  type: 'value';
-  options: Record<string, { text: string; color?: string; index: number }>;
-}
-
-export interface FieldConfig {
-  defaults: {
-    unit?: string;
-    decimals?: number;
-    min?: number;
-    noValue?: string;
-    displayName?: string;
-    color?: { mode: string; fixedColor?: string };
-    thresholds?: { mode: 'absolute'; steps: Threshold[] };
-    mappings?: ValueMapping[];
-    custom?: Record<string, unknown>;
-  };
-  overrides: { matcher: { id: 'byName'; options: string }; properties: { id: string; value: unknown }[] }[];
-}
-
-export interface Transformation {
-  id: string;
-  options: Record<string, unknown>;
-}
-
-export interface RowPanel {
-  type: 'row';
-  id: number;
-  title: string;
-  collapsed: false;
-  gridPos: GridPos;
-  panels: [];
-}
-
-export interface DataPanel {
-  type: 'stat' | 'table' | 'timeseries' | 'state-timeline';
-  id: number;
-  title: string;
-  description: string;
-  datasource: DataSourceRef;
-  gridPos: GridPos;
-  targets: PrometheusTarget[];
-  fieldConfig: FieldConfig;
-  options: Record<string, unknown>;
-  transformations?: Transformation[];
-}
-
-export type Panel = RowPanel | DataPanel;
-
-export interface TemplateVariable {
-  type: 'datasource' | 'query';
+export interface FilterVariable {
+  /** Variable name: `$name` in queries. */
   name: string;
+  /** Shown in Grafana's variable bar. */
   label: string;
-  hide: 0;
-  [key: string]: unknown;
+  /** The series label it matches (`label=~"$name"`). */
+  matcher: string;
+  /** The family whose `matcher` label values are offered. */
+  valuesFrom: string;
 }
 
-export interface Dashboard {
-  annotations: { list: Record<string, unknown>[] };
-  description: string;
-  editable: boolean;
-  fiscalYearStartMonth: 0;
-  graphTooltip: 1;
-  id: null;
-  links: Record<string, unknown>[];
-  panels: Panel[];
-  refresh: string;
-  schemaVersion: number;
-  tags: string[];
-  templating: { list: TemplateVariable[] };
-  time: { from: string; to: string };
-  timepicker: Record<string, never>;
-  timezone: 'browser';
-  title: string;
-  uid: string;
-  version: 1;
-  weekStart: '';
+/** Multi-select variables that filter every task-level query, in the order Grafana shows them. */
+export const FILTER_VARIABLES: readonly FilterVariable[] = [{ name: 'task', label: 'Task', matcher: 'task_id', valuesFrom: 'aliyun_sas_scan_task_info' }];
+
+/** The matchers of the variables, e.g. `task_id=~"$task"`: write task-level selectors as `{${FILTER}}`. */
+export const FILTER = matchers(FILTER_VARIABLES);
+
+function matchers(vars: readonly FilterVariable[]): string {
+  return vars.map((v) => `${v.matcher}=~"$${v.name}"`).join(', ');
+}
+
+/** The variable bar: the datasource, then one multi-select per filter variable. */
+export function variables(filters: readonly FilterVariable[] = FILTER_VARIABLES): cog.Builder<dashboard.VariableModel>[] {
+  const out: cog.Builder<dashboard.VariableModel>[] = [new dashboard.DatasourceVariableBuilder('datasource').label('Data source').type('prometheus')];
+  filters.forEach((v, i) => {
+    // Each variable's values are narrowed by the variables declared before it.
+    const before = matchers(filters.slice(0, i));
+    const query = `label_values(${v.valuesFrom}${before ? `{${before}}` : ''}, ${v.matcher})`;
+    out.push(
+      new dashboard.QueryVariableBuilder(v.name)
+        .label(v.label)
+        .datasource(DATASOURCE)
+        .definition(query)
+        .query({ qryType: 1, query, refId: 'PrometheusVariableQueryEditor-VariableQuery' })
+        .current({ selected: true, text: ['All'], value: ['$__all'] })
+        .multi(true)
+        .includeAll(true)
+        .allValue('.*')
+        .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
+        .sort(dashboard.VariableSort.NumericalAsc),
+    );
+  });
+  return out;
 }
 
 // ---------------------------------------------------------------------------
 // Building blocks.
 // ---------------------------------------------------------------------------
 
-const DS: DataSourceRef = { type: 'prometheus', uid: '${datasource}' };
-
-/** `{task_id=~"$task"}` and friends: every task-level query is filtered by the task variable. */
-const TASK = 'task_id=~"$task"';
-
-const STATUS_COLORS: Record<string, string> = {
+const STATUSES = ['init', 'processing', 'success', 'failed', 'unknown'] as const;
+const STATUS_COLORS: Record<(typeof STATUSES)[number], string> = {
   init: 'purple',
   processing: 'blue',
   success: 'green',
   failed: 'red',
   unknown: 'orange',
 };
-const STATUSES = ['init', 'processing', 'success', 'failed', 'unknown'] as const;
 
-function target(refId: string, expr: string, opts: { legend?: string; instant?: boolean; table?: boolean } = {}): PrometheusTarget {
-  const instant = opts.instant ?? false;
-  return {
-    refId,
-    datasource: DS,
-    editorMode: 'code',
-    expr,
-    ...(opts.legend !== undefined ? { legendFormat: opts.legend } : {}),
-    instant,
-    range: !instant,
-    format: opts.table ? 'table' : 'time_series',
-  };
+interface QueryOptions {
+  legend?: string;
+  /** One value per series at the dashboard's end time (stat, table) instead of a range. */
+  instant?: boolean;
+  /** Table format: one row per series, labels as columns. */
+  table?: boolean;
 }
 
-function thresholds(...steps: [string, number | null][]): { mode: 'absolute'; steps: Threshold[] } {
-  return { mode: 'absolute', steps: steps.map(([color, value]) => ({ color, value })) };
+/** A PromQL query against the datasource variable; refIds are given by the panel helpers. */
+function query(refId: string, expr: string, opts: QueryOptions = {}): prometheus.DataqueryBuilder {
+  const q = new prometheus.DataqueryBuilder()
+    .refId(refId)
+    .datasource(DATASOURCE)
+    .editorMode(prometheus.QueryEditorMode.Code)
+    .expr(expr)
+    .format(opts.table ? prometheus.PromQueryFormat.Table : prometheus.PromQueryFormat.TimeSeries);
+  if (opts.legend !== undefined) q.legendFormat(opts.legend);
+  return opts.instant ? q.instant() : q.range();
 }
 
-function mapping(entries: [string, string, string?][]): ValueMapping {
-  const options: ValueMapping['options'] = {};
+/** Queries lettered A, B, C, ... in order. */
+function queries(...items: [expr: string, opts?: QueryOptions][]): prometheus.DataqueryBuilder[] {
+  return items.map(([expr, opts], i) => query(String.fromCharCode(65 + i), expr, opts));
+}
+
+function thresholds(...steps: [color: string, value: number | null][]): dashboard.ThresholdsConfigBuilder {
+  return new dashboard.ThresholdsConfigBuilder().mode(dashboard.ThresholdsMode.Absolute).steps(steps.map(([color, value]) => ({ color, value })));
+}
+
+/** Value -> text (and colour) mapping; entries keep their order as `index`. */
+function valueMap(entries: [value: string, text: string, color?: string][]): dashboard.ValueMap {
+  const options: Record<string, dashboard.ValueMappingResult> = {};
   entries.forEach(([value, text, color], index) => {
     options[value] = { text, index, ...(color ? { color } : {}) };
   });
-  return { type: 'value', options };
+  return { type: dashboard.MappingType.ValueToText, options };
 }
 
-/** Lays panels out left to right, wrapping at 24 columns; a row starts a new line. */
-class Layout {
-  private nextId = 1;
+const STATUS_MAP = valueMap(STATUSES.map((s) => [s, s, STATUS_COLORS[s]]));
+const COLOR_TEXT: common.TableColorTextCellOptions = { type: common.TableCellDisplayMode.ColorText };
+
+interface StatOptions {
+  unit?: string;
+  steps?: [string, number | null][];
+  mappings?: dashboard.ValueMapping[];
+  colorMode?: common.BigValueColorMode;
+}
+
+/** A single number from an instant query. */
+function statPanel(title: string, description: string, expr: string, opts: StatOptions = {}): stat.PanelBuilder {
+  const p = new stat.PanelBuilder()
+    .title(title)
+    .description(description)
+    .datasource(DATASOURCE)
+    .withTarget(query('A', expr, { instant: true }))
+    .unit(opts.unit ?? 'none')
+    .colorScheme(new dashboard.FieldColorBuilder().mode(dashboard.FieldColorModeId.Thresholds))
+    .thresholds(thresholds(...(opts.steps ?? [['text', null]])))
+    .noValue('-')
+    .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']).fields('').values(false))
+    .colorMode(opts.colorMode ?? common.BigValueColorMode.Value)
+    .graphMode(common.BigValueGraphMode.None)
+    .justifyMode(common.BigValueJustifyMode.Center)
+    .textMode(common.BigValueTextMode.Value)
+    .orientation(common.VizOrientation.Auto)
+    .wideLayout(true)
+    .showPercentChange(false);
+  if (!opts.unit) p.decimals(0);
+  if (opts.mappings) p.mappings(opts.mappings);
+  return p;
+}
+
+/** A count of tasks in one status: in its colour, or, when `alarming`, green at 0 and a coloured background from 1. */
+function statusCountPanel(title: string, description: string, expr: string, color: string, alarming: boolean): stat.PanelBuilder {
+  return statPanel(title, description, expr, {
+    steps: alarming ? [['green', null], [color, 1]] : [[color, null]],
+    colorMode: alarming ? common.BigValueColorMode.Background : common.BigValueColorMode.Value,
+  });
+}
+
+/** A filterable table of instant queries merged on their common labels. */
+function tablePanel(title: string, description: string, targets: prometheus.DataqueryBuilder[], transformations: dashboard.DataTransformerConfig[]): table.PanelBuilder {
+  return new table.PanelBuilder()
+    .title(title)
+    .description(description)
+    .datasource(DATASOURCE)
+    .targets(targets)
+    .transformations(transformations)
+    .align(common.FieldTextAlignment.Auto)
+    .cellOptions({ type: common.TableCellDisplayMode.Auto })
+    .filterable(true)
+    .showHeader(true)
+    .cellHeight(common.TableCellHeight.Sm)
+    .footer(new common.TableFooterOptionsBuilder().show(false).reducer(['sum']).fields([]));
+}
+
+/** Grafana's `organize` transformation: drop, order and rename columns. */
+function organize(exclude: string[], order: string[], rename: Record<string, string>): dashboard.DataTransformerConfig {
+  return {
+    id: 'organize',
+    options: {
+      excludeByName: Object.fromEntries(exclude.map((c) => [c, true])),
+      indexByName: Object.fromEntries(order.map((c, i) => [c, i])),
+      renameByName: rename,
+    },
+  };
+}
+
+function timeseriesPanel(title: string, description: string, targets: prometheus.DataqueryBuilder[], unit: string): timeseries.PanelBuilder {
+  return new timeseries.PanelBuilder()
+    .title(title)
+    .description(description)
+    .datasource(DATASOURCE)
+    .targets(targets)
+    .unit(unit)
+    .min(0)
+    .colorScheme(new dashboard.FieldColorBuilder().mode(dashboard.FieldColorModeId.PaletteClassic))
+    .drawStyle(common.GraphDrawStyle.Line)
+    .lineWidth(1)
+    .fillOpacity(10)
+    .showPoints(common.VisibilityMode.Never)
+    .spanNulls(false)
+    .legend(new common.VizLegendOptionsBuilder().displayMode(common.LegendDisplayMode.List).placement(common.LegendPlacement.Bottom).showLegend(true))
+    .tooltip(new common.VizTooltipOptionsBuilder().mode(common.TooltipDisplayMode.Multi).sort(common.SortOrder.Descending));
+}
+
+// ---------------------------------------------------------------------------
+// The rows and their panels.
+// ---------------------------------------------------------------------------
+
+/** What every panel builder of the SDK offers (stat, table, timeseries, state timeline, ...). */
+export interface PanelBuilder extends cog.Builder<dashboard.Panel> {
+  id(id: number): this;
+  gridPos(gridPos: dashboard.GridPos): this;
+}
+
+export interface PanelSpec {
+  /** Width in grid columns (of 24). */
+  w: number;
+  /** Height in grid rows. */
+  h: number;
+  panel: PanelBuilder;
+}
+
+export interface RowSpec {
+  title: string;
+  panels: PanelSpec[];
+}
+
+const capitalise = (s: string) => s[0]!.toUpperCase() + s.slice(1);
+
+/** The dashboard's rows, top to bottom. */
+export function rows(): RowSpec[] {
+  const statusCode = (s: string, n: number) => `aliyun_sas:scan_task_current_status{${FILTER}, status="${s}"} * ${n}`;
+  return [
+    {
+      title: 'Task status overview',
+      panels: [
+        {
+          w: 4,
+          h: 4,
+          panel: statPanel(
+            'Configured tasks',
+            'Scan tasks in the exporter configuration (aliyun_sas_scan_task_info), within the task selection.',
+            `count(max by (task_id) (aliyun_sas_scan_task_info{${FILTER}})) or vector(0)`,
+          ),
+        },
+        ...STATUSES.map((s): PanelSpec => {
+          const alarming = s === 'failed' || s === 'unknown';
+          return {
+            w: alarming ? 3 : 2,
+            h: 4,
+            panel: statusCountPanel(
+              capitalise(s),
+              `Tasks whose current status is ${s} (aliyun_sas_scan_task_status == 1).`,
+              `count(max by (task_id) (aliyun_sas_scan_task_status{${FILTER}, status="${s}"}) == 1) or vector(0)`,
+              STATUS_COLORS[s],
+              alarming,
+            ),
+          };
+        }),
+        {
+          w: 4,
+          h: 4,
+          panel: statPanel(
+            'Not polled yet',
+            'Configured tasks without a status: never polled successfully since the exporter started (a wrong task ID, or polls failing).',
+            `count(max by (task_id) (aliyun_sas_scan_task_info{${FILTER}}) unless on(task_id) max by (task_id) (aliyun_sas_scan_task_status)) or vector(0)`,
+            { steps: [['green', null], ['orange', 1]] },
+          ),
+        },
+        {
+          w: 4,
+          h: 4,
+          panel: statPanel(
+            'Polls failing',
+            'Tasks whose last poll failed (aliyun_sas_scan_task_poll_success == 0): their status is stale.',
+            `count(min by (task_id) (aliyun_sas_scan_task_poll_success{${FILTER}}) == 0) or vector(0)`,
+            { steps: [['green', null], ['orange', 1]] },
+          ),
+        },
+      ],
+    },
+    {
+      title: 'Tasks',
+      panels: [
+        {
+          w: 24,
+          h: 9,
+          panel: tablePanel(
+            'Scan tasks',
+            'Every configured task: its name, current status, number of targets (servers and server groups), how long it has been in that status (since the exporter first saw it), and how long ago it was last polled successfully.',
+            queries(
+              [`max by (task_id, task_name) (aliyun_sas_scan_task_info{${FILTER}})`, { instant: true, table: true }],
+              [`max by (task_id, status) (aliyun_sas_scan_task_status{${FILTER}} == 1)`, { instant: true, table: true }],
+              [`sum by (task_id) (max by (task_id, target_type) (aliyun_sas_scan_task_targets{${FILTER}}))`, { instant: true, table: true }],
+              [`min by (task_id) (aliyun_sas:scan_task_time_in_status_seconds{${FILTER}})`, { instant: true, table: true }],
+              [`time() - max by (task_id) (aliyun_sas_scan_task_last_success_timestamp_seconds{${FILTER}})`, { instant: true, table: true }],
+              [`min by (task_id) (aliyun_sas_scan_task_poll_success{${FILTER}})`, { instant: true, table: true }],
+            ),
+            [
+              { id: 'merge', options: {} },
+              organize(['Time', 'Value #A', 'Value #B'], ['task_id', 'task_name', 'status', 'Value #C', 'Value #D', 'Value #E', 'Value #F'], {
+                task_id: 'Task ID',
+                task_name: 'Name',
+                status: 'Status',
+                'Value #C': 'Targets',
+                'Value #D': 'Time in status',
+                'Value #E': 'Last successful poll (ago)',
+                'Value #F': 'Last poll',
+              }),
+            ],
+          )
+            .overrideByName('Status', [
+              { id: 'mappings', value: [STATUS_MAP] },
+              { id: 'custom.cellOptions', value: COLOR_TEXT },
+            ])
+            .overrideByName('Time in status', [{ id: 'unit', value: 's' }])
+            .overrideByName('Last successful poll (ago)', [{ id: 'unit', value: 's' }])
+            .overrideByName('Last poll', [
+              { id: 'mappings', value: [valueMap([['1', 'ok', 'green'], ['0', 'failing', 'red']])] },
+              { id: 'custom.cellOptions', value: COLOR_TEXT },
+            ])
+            .sortBy([new common.TableSortByFieldStateBuilder().displayName('Status').desc(false)]),
+        },
+        {
+          w: 24,
+          h: 8,
+          panel: tablePanel(
+            'Targets of failed tasks',
+            'Servers (uuid) and server groups (groupId) of the tasks whose status is failed: these were not fully scanned. Each raises AliyunSasScanTaskFailed.',
+            queries([
+              `max by (task_id, task_name, target_type, target, target_name) (aliyun_sas:scan_task_target_status{${FILTER}, status="failed"})`,
+              { instant: true, table: true },
+            ]),
+            [
+              organize(['Time', 'Value'], ['task_id', 'task_name', 'target_type', 'target', 'target_name'], {
+                task_id: 'Task ID',
+                task_name: 'Task name',
+                target_type: 'Type',
+                target: 'Target',
+                target_name: 'Target name',
+              }),
+            ],
+          ).overrideByName('Type', [{ id: 'mappings', value: [valueMap([['uuid', 'server'], ['groupId', 'server group']])] }]),
+        },
+      ],
+    },
+    {
+      title: 'Status over time',
+      panels: [
+        {
+          w: 24,
+          h: 9,
+          panel: new statetimeline.PanelBuilder()
+            .title('Task status')
+            .description('Status of each task over time. Gaps: the task was not configured, not polled successfully yet, or the exporter was down.')
+            .datasource(DATASOURCE)
+            .withTarget(query('A', `max by (task_id, task_name) (\n  ${STATUSES.map((s, i) => statusCode(s, i + 1)).join('\n  or ')}\n)`, { legend: '{{task_id}} {{task_name}}' }))
+            .colorScheme(new dashboard.FieldColorBuilder().mode(dashboard.FieldColorModeId.Thresholds))
+            .thresholds(thresholds(['text', null]))
+            .mappings([valueMap(STATUSES.map((s, i) => [String(i + 1), s, STATUS_COLORS[s]]))])
+            .fillOpacity(80)
+            .lineWidth(0)
+            .mergeValues(true)
+            .showValue(common.VisibilityMode.Auto)
+            .alignValue(common.TimelineValueAlignment.Left)
+            .rowHeight(0.9)
+            .legend(new common.VizLegendOptionsBuilder().displayMode(common.LegendDisplayMode.List).placement(common.LegendPlacement.Bottom).showLegend(false))
+            .tooltip(new common.VizTooltipOptionsBuilder().mode(common.TooltipDisplayMode.Single).sort(common.SortOrder.None)),
+        },
+      ],
+    },
+    {
+      title: 'Exporter health',
+      panels: [
+        {
+          w: 6,
+          h: 4,
+          panel: statPanel('Exporter up', `Prometheus targets of job ${JOB} that answered the last scrape, out of all of them.`, `sum(up{job="${JOB}"}) or vector(0)`, {
+            steps: [['red', null], ['green', 1]],
+            colorMode: common.BigValueColorMode.Background,
+          }),
+        },
+        {
+          w: 6,
+          h: 4,
+          panel: statPanel(
+            'Last poll cycle',
+            'Time since the last poll cycle finished (aliyun_sas_poll_last_cycle_timestamp_seconds). The default schedule runs one every 30 s.',
+            'time() - max(aliyun_sas_poll_last_cycle_timestamp_seconds > 0)',
+            { unit: 's', steps: [['green', null], ['orange', 90], ['red', 900]] },
+          ),
+        },
+        {
+          w: 6,
+          h: 4,
+          panel: statPanel('Configuration', 'Whether the last configuration (re)load succeeded (aliyun_sas_exporter_config_last_reload_successful).', 'min(aliyun_sas_exporter_config_last_reload_successful)', {
+            mappings: [valueMap([['1', 'loaded', 'green'], ['0', 'reload failed', 'red']])],
+            steps: [['red', null], ['green', 1]],
+          }),
+        },
+        {
+          w: 6,
+          h: 4,
+          panel: statPanel('API rate limit', 'Client-side request rate currently allowed (aliyun_sas_api_rate_limit_qps); lowered while the API throttles.', 'min(aliyun_sas_api_rate_limit_qps)', {
+            unit: 'reqps',
+          }),
+        },
+        {
+          w: 8,
+          h: 8,
+          panel: timeseriesPanel(
+            'Poll cycle duration',
+            'Duration of the last finished poll cycle per exporter. Close to the schedule interval means cycles start being skipped.',
+            queries(['max by (instance) (aliyun_sas_poll_cycle_duration_seconds)', { legend: '{{instance}}' }]),
+            's',
+          ),
+        },
+        {
+          w: 8,
+          h: 8,
+          panel: timeseriesPanel(
+            'Poll cycles by result',
+            'Finished poll cycles per minute: success (every task answered), partial, failure (no task answered), and skipped ticks.',
+            queries(['sum by (result) (rate(aliyun_sas_poll_cycles_total[$__rate_interval])) * 60', { legend: '{{result}}' }]),
+            'suffix: /min',
+          ),
+        },
+        {
+          w: 8,
+          h: 8,
+          panel: timeseriesPanel(
+            'Last cycle age',
+            'Seconds since each exporter finished a poll cycle.',
+            queries(['time() - max by (instance) (aliyun_sas_poll_last_cycle_timestamp_seconds > 0)', { legend: '{{instance}}' }]),
+            's',
+          ),
+        },
+        {
+          w: 12,
+          h: 8,
+          panel: timeseriesPanel(
+            'API requests by code',
+            'Security Center API calls per second by outcome: OK, an API error code (NoPermission, Throttling.*, ...) or a transport class (timeout, network, ...). Retries count.',
+            queries(['sum by (code) (rate(aliyun_sas_api_requests_total[$__rate_interval]))', { legend: '{{code}}' }]),
+            'reqps',
+          ),
+        },
+        {
+          w: 12,
+          h: 8,
+          panel: timeseriesPanel(
+            'API latency',
+            'Latency of Security Center API calls (failures included), from the aliyun_sas_api_request_duration_seconds histogram.',
+            queries(
+              ...['0.5', '0.9', '0.99'].map((q): [string, QueryOptions] => [
+                `histogram_quantile(${q}, sum by (le) (rate(aliyun_sas_api_request_duration_seconds_bucket[$__rate_interval])))`,
+                { legend: `p${Math.round(Number(q) * 100)}` },
+              ]),
+            ),
+            's',
+          ),
+        },
+      ],
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------
+// The dashboard.
+// ---------------------------------------------------------------------------
+
+/** Places panels left to right, wrapping at 24 columns; a row starts a new line. Sets every gridPos. */
+class Grid {
   private x = 0;
   private y = 0;
   private lineHeight = 0;
-  readonly panels: Panel[] = [];
 
-  row(title: string): void {
+  row(): dashboard.GridPos {
     this.newLine();
-    this.panels.push({ type: 'row', id: this.nextId++, title, collapsed: false, gridPos: { h: 1, w: 24, x: 0, y: this.y }, panels: [] });
+    const pos = { x: 0, y: this.y, w: 24, h: 1 };
     this.y += 1;
+    return pos;
   }
 
-  add(w: number, h: number, panel: Omit<DataPanel, 'id' | 'gridPos' | 'datasource'>): void {
+  panel(w: number, h: number): dashboard.GridPos {
+    if (w < 1 || w > 24 || h < 1) throw new Error(`panel size ${w}x${h} out of the 24-column grid`);
     if (this.x + w > 24) this.newLine();
-    this.panels.push({ ...panel, id: this.nextId++, datasource: DS, gridPos: { h, w, x: this.x, y: this.y } });
+    const pos = { x: this.x, y: this.y, w, h };
     this.x += w;
     this.lineHeight = Math.max(this.lineHeight, h);
+    return pos;
   }
 
   private newLine(): void {
@@ -197,381 +528,39 @@ class Layout {
   }
 }
 
-function stat(
-  title: string,
-  description: string,
-  expr: string,
-  opts: { unit?: string; steps?: [string, number | null][]; mappings?: ValueMapping[]; colorMode?: 'value' | 'background' } = {},
-): Omit<DataPanel, 'id' | 'gridPos' | 'datasource'> {
-  return {
-    type: 'stat',
-    title,
-    description,
-    targets: [target('A', expr, { instant: true })],
-    fieldConfig: {
-      defaults: {
-        unit: opts.unit ?? 'none',
-        ...(opts.unit ? {} : { decimals: 0 }),
-        color: { mode: 'thresholds' },
-        thresholds: thresholds(...(opts.steps ?? [['text', null]])),
-        ...(opts.mappings ? { mappings: opts.mappings } : {}),
-        noValue: '-',
-      },
-      overrides: [],
-    },
-    options: {
-      reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
-      colorMode: opts.colorMode ?? 'value',
-      graphMode: 'none',
-      justifyMode: 'center',
-      textMode: 'value',
-      orientation: 'auto',
-      wideLayout: true,
-      showPercentChange: false,
-    },
-  };
-}
-
-function timeseries(
-  title: string,
-  description: string,
-  targets: PrometheusTarget[],
-  unit: string,
-): Omit<DataPanel, 'id' | 'gridPos' | 'datasource'> {
-  return {
-    type: 'timeseries',
-    title,
-    description,
-    targets,
-    fieldConfig: {
-      defaults: {
-        unit,
-        min: 0,
-        color: { mode: 'palette-classic' },
-        custom: { drawStyle: 'line', lineWidth: 1, fillOpacity: 10, showPoints: 'never', spanNulls: false },
-      },
-      overrides: [],
-    },
-    options: {
-      legend: { displayMode: 'list', placement: 'bottom', showLegend: true },
-      tooltip: { mode: 'multi', sort: 'desc' },
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------
-// The dashboard.
-// ---------------------------------------------------------------------------
-
 export function buildDashboard(): Dashboard {
-  const l = new Layout();
+  const builder = new dashboard.DashboardBuilder('Alibaba Cloud Security Center scan tasks')
+    .uid(DASHBOARD_UID)
+    .description('Alibaba Cloud Security Center virus scan tasks, from aliyun-sas-exporter. Needs the recording rules of deploy/prometheus/rules.yml.')
+    .tags(['aliyun', 'security-center', 'aliyun-sas-exporter'])
+    .editable()
+    .tooltip(dashboard.DashboardCursorSync.Crosshair)
+    .refresh('30s')
+    .time({ from: 'now-24h', to: 'now' })
+    .timezone('browser')
+    .fiscalYearStartMonth(0)
+    .weekStart('')
+    .annotation(
+      new dashboard.AnnotationQueryBuilder()
+        .name('Annotations & Alerts')
+        .datasource({ type: 'grafana', uid: '-- Grafana --' })
+        .enable(true)
+        .hide(true)
+        .iconColor('rgba(0, 211, 255, 1)')
+        .builtIn(1)
+        .type('dashboard'),
+    )
+    .variables(variables());
 
-  // --- Task status overview -------------------------------------------------
-  l.row('Task status overview');
-  l.add(
-    4,
-    4,
-    stat('Configured tasks', 'Scan tasks in the exporter configuration (aliyun_sas_scan_task_info), within the task selection.', `count(max by (task_id) (aliyun_sas_scan_task_info{${TASK}})) or vector(0)`),
-  );
-  for (const s of STATUSES) {
-    const alarming = s === 'failed' || s === 'unknown';
-    l.add(
-      alarming ? 3 : 2,
-      4,
-      stat(
-        s[0]!.toUpperCase() + s.slice(1),
-        `Tasks whose current status is ${s} (aliyun_sas_scan_task_status == 1).`,
-        `count(max by (task_id) (aliyun_sas_scan_task_status{${TASK}, status="${s}"}) == 1) or vector(0)`,
-        { steps: alarming ? [['green', null], [STATUS_COLORS[s]!, 1]] : [[STATUS_COLORS[s]!, null]], colorMode: alarming ? 'background' : 'value' },
-      ),
-    );
+  // Positions are set here: the builder's own placement (for panels left
+  // at x=0, y=0) does not wrap a panel that overflows the line.
+  const grid = new Grid();
+  let id = 1;
+  for (const row of rows()) {
+    builder.withRow(new dashboard.RowBuilder(row.title).id(id++).gridPos(grid.row()));
+    for (const p of row.panels) builder.withPanel(p.panel.id(id++).gridPos(grid.panel(p.w, p.h)));
   }
-  l.add(
-    4,
-    4,
-    stat(
-      'Not polled yet',
-      'Configured tasks without a status: never polled successfully since the exporter started (a wrong task ID, or polls failing).',
-      `count(max by (task_id) (aliyun_sas_scan_task_info{${TASK}}) unless on(task_id) max by (task_id) (aliyun_sas_scan_task_status)) or vector(0)`,
-      { steps: [['green', null], ['orange', 1]] },
-    ),
-  );
-  l.add(
-    4,
-    4,
-    stat(
-      'Polls failing',
-      'Tasks whose last poll failed (aliyun_sas_scan_task_poll_success == 0): their status is stale.',
-      `count(min by (task_id) (aliyun_sas_scan_task_poll_success{${TASK}}) == 0) or vector(0)`,
-      { steps: [['green', null], ['orange', 1]] },
-    ),
-  );
-
-  // --- Tasks -----------------------------------------------------------------
-  l.row('Tasks');
-  l.add(24, 9, {
-    type: 'table',
-    title: 'Scan tasks',
-    description:
-      'Every configured task: its name, current status, number of targets (servers and server groups), how long it has been in that status (since the exporter first saw it), and how long ago it was last polled successfully.',
-    targets: [
-      target('A', `max by (task_id, task_name) (aliyun_sas_scan_task_info{${TASK}})`, { instant: true, table: true }),
-      target('B', `max by (task_id, status) (aliyun_sas_scan_task_status{${TASK}} == 1)`, { instant: true, table: true }),
-      target('C', `sum by (task_id) (max by (task_id, target_type) (aliyun_sas_scan_task_targets{${TASK}}))`, { instant: true, table: true }),
-      target('D', `min by (task_id) (aliyun_sas:scan_task_time_in_status_seconds{${TASK}})`, { instant: true, table: true }),
-      target('E', `time() - max by (task_id) (aliyun_sas_scan_task_last_success_timestamp_seconds{${TASK}})`, { instant: true, table: true }),
-      target('F', `min by (task_id) (aliyun_sas_scan_task_poll_success{${TASK}})`, { instant: true, table: true }),
-    ],
-    transformations: [
-      { id: 'merge', options: {} },
-      {
-        id: 'organize',
-        options: {
-          excludeByName: { Time: true, 'Value #A': true, 'Value #B': true },
-          indexByName: { task_id: 0, task_name: 1, status: 2, 'Value #C': 3, 'Value #D': 4, 'Value #E': 5, 'Value #F': 6 },
-          renameByName: {
-            task_id: 'Task ID',
-            task_name: 'Name',
-            status: 'Status',
-            'Value #C': 'Targets',
-            'Value #D': 'Time in status',
-            'Value #E': 'Last successful poll (ago)',
-            'Value #F': 'Last poll',
-          },
-        },
-      },
-    ],
-    fieldConfig: {
-      defaults: { custom: { align: 'auto', cellOptions: { type: 'auto' }, filterable: true } },
-      overrides: [
-        {
-          matcher: { id: 'byName', options: 'Status' },
-          properties: [
-            { id: 'mappings', value: [mapping(STATUSES.map((s) => [s, s, STATUS_COLORS[s]]))] },
-            { id: 'custom.cellOptions', value: { type: 'color-text' } },
-          ],
-        },
-        { matcher: { id: 'byName', options: 'Time in status' }, properties: [{ id: 'unit', value: 's' }] },
-        { matcher: { id: 'byName', options: 'Last successful poll (ago)' }, properties: [{ id: 'unit', value: 's' }] },
-        {
-          matcher: { id: 'byName', options: 'Last poll' },
-          properties: [
-            { id: 'mappings', value: [mapping([['1', 'ok', 'green'], ['0', 'failing', 'red']])] },
-            { id: 'custom.cellOptions', value: { type: 'color-text' } },
-          ],
-        },
-      ],
-    },
-    options: { showHeader: true, cellHeight: 'sm', footer: { show: false, reducer: ['sum'], fields: '' }, sortBy: [{ displayName: 'Status', desc: false }] },
-  });
-  l.add(24, 8, {
-    type: 'table',
-    title: 'Targets of failed tasks',
-    description: 'Servers (uuid) and server groups (groupId) of the tasks whose status is failed: these were not fully scanned. Each raises AliyunSasScanTaskFailed.',
-    targets: [
-      target(
-        'A',
-        `max by (task_id, task_name, target_type, target, target_name) (aliyun_sas:scan_task_target_status{${TASK}, status="failed"})`,
-        { instant: true, table: true },
-      ),
-    ],
-    transformations: [
-      {
-        id: 'organize',
-        options: {
-          excludeByName: { Time: true, Value: true },
-          indexByName: { task_id: 0, task_name: 1, target_type: 2, target: 3, target_name: 4 },
-          renameByName: { task_id: 'Task ID', task_name: 'Task name', target_type: 'Type', target: 'Target', target_name: 'Target name' },
-        },
-      },
-    ],
-    fieldConfig: {
-      defaults: { custom: { align: 'auto', cellOptions: { type: 'auto' }, filterable: true } },
-      overrides: [
-        {
-          matcher: { id: 'byName', options: 'Type' },
-          properties: [{ id: 'mappings', value: [mapping([['uuid', 'server'], ['groupId', 'server group']])] }],
-        },
-      ],
-    },
-    options: { showHeader: true, cellHeight: 'sm', footer: { show: false, reducer: ['sum'], fields: '' } },
-  });
-
-  // --- Status over time --------------------------------------------------------
-  l.row('Status over time');
-  const code = (s: string, n: number) => `aliyun_sas:scan_task_current_status{${TASK}, status="${s}"} * ${n}`;
-  l.add(24, 9, {
-    type: 'state-timeline',
-    title: 'Task status',
-    description: 'Status of each task over time. Gaps: the task was not configured, not polled successfully yet, or the exporter was down.',
-    targets: [
-      target('A', `max by (task_id, task_name) (\n  ${STATUSES.map((s, i) => code(s, i + 1)).join('\n  or ')}\n)`, { legend: '{{task_id}} {{task_name}}' }),
-    ],
-    fieldConfig: {
-      defaults: {
-        color: { mode: 'thresholds' },
-        thresholds: thresholds(['text', null]),
-        mappings: [mapping(STATUSES.map((s, i) => [String(i + 1), s, STATUS_COLORS[s]]))],
-        custom: { fillOpacity: 80, lineWidth: 0 },
-      },
-      overrides: [],
-    },
-    options: {
-      mergeValues: true,
-      showValue: 'auto',
-      alignValue: 'left',
-      rowHeight: 0.9,
-      legend: { displayMode: 'list', placement: 'bottom', showLegend: false },
-      tooltip: { mode: 'single', sort: 'none' },
-    },
-  });
-
-  // --- Exporter health ---------------------------------------------------------
-  l.row('Exporter health');
-  l.add(
-    6,
-    4,
-    stat('Exporter up', 'Prometheus targets of job aliyun-sas-exporter that answered the last scrape, out of all of them.', 'sum(up{job="aliyun-sas-exporter"}) or vector(0)', {
-      steps: [['red', null], ['green', 1]],
-      colorMode: 'background',
-    }),
-  );
-  l.add(
-    6,
-    4,
-    stat('Last poll cycle', 'Time since the last poll cycle finished (aliyun_sas_poll_last_cycle_timestamp_seconds). The default schedule runs one every 30 s.', 'time() - max(aliyun_sas_poll_last_cycle_timestamp_seconds > 0)', {
-      unit: 's',
-      steps: [['green', null], ['orange', 90], ['red', 900]],
-    }),
-  );
-  l.add(
-    6,
-    4,
-    stat('Configuration', 'Whether the last configuration (re)load succeeded (aliyun_sas_exporter_config_last_reload_successful).', 'min(aliyun_sas_exporter_config_last_reload_successful)', {
-      mappings: [mapping([['1', 'loaded', 'green'], ['0', 'reload failed', 'red']])],
-      steps: [['red', null], ['green', 1]],
-    }),
-  );
-  l.add(
-    6,
-    4,
-    stat('API rate limit', 'Client-side request rate currently allowed (aliyun_sas_api_rate_limit_qps); lowered while the API throttles.', 'min(aliyun_sas_api_rate_limit_qps)', {
-      unit: 'reqps',
-    }),
-  );
-  l.add(
-    8,
-    8,
-    timeseries('Poll cycle duration', 'Duration of the last finished poll cycle per exporter. Close to the schedule interval means cycles start being skipped.', [target('A', 'max by (instance) (aliyun_sas_poll_cycle_duration_seconds)', { legend: '{{instance}}' })], 's'),
-  );
-  l.add(
-    8,
-    8,
-    timeseries(
-      'Poll cycles by result',
-      'Finished poll cycles per minute: success (every task answered), partial, failure (no task answered), and skipped ticks.',
-      [target('A', 'sum by (result) (rate(aliyun_sas_poll_cycles_total[$__rate_interval])) * 60', { legend: '{{result}}' })],
-      'suffix: /min',
-    ),
-  );
-  l.add(
-    8,
-    8,
-    timeseries('Last cycle age', 'Seconds since each exporter finished a poll cycle.', [target('A', 'time() - max by (instance) (aliyun_sas_poll_last_cycle_timestamp_seconds > 0)', { legend: '{{instance}}' })], 's'),
-  );
-  l.add(
-    12,
-    8,
-    timeseries(
-      'API requests by code',
-      'Security Center API calls per second by outcome: OK, an API error code (NoPermission, Throttling.*, ...) or a transport class (timeout, network, ...). Retries count.',
-      [target('A', 'sum by (code) (rate(aliyun_sas_api_requests_total[$__rate_interval]))', { legend: '{{code}}' })],
-      'reqps',
-    ),
-  );
-  l.add(
-    12,
-    8,
-    timeseries(
-      'API latency',
-      'Latency of Security Center API calls (failures included), from the aliyun_sas_api_request_duration_seconds histogram.',
-      ['0.5', '0.9', '0.99'].map((q, i) =>
-        target(String.fromCharCode(65 + i), `histogram_quantile(${q}, sum by (le) (rate(aliyun_sas_api_request_duration_seconds_bucket[$__rate_interval])))`, {
-          legend: `p${Math.round(Number(q) * 100)}`,
-        }),
-      ),
-      's',
-    ),
-  );
-
-  return {
-    annotations: {
-      list: [
-        {
-          builtIn: 1,
-          datasource: { type: 'grafana', uid: '-- Grafana --' },
-          enable: true,
-          hide: true,
-          iconColor: 'rgba(0, 211, 255, 1)',
-          name: 'Annotations & Alerts',
-          type: 'dashboard',
-        },
-      ],
-    },
-    description: 'Alibaba Cloud Security Center virus scan tasks, from aliyun-sas-exporter. Needs the recording rules of deploy/prometheus/rules.yml.',
-    editable: true,
-    fiscalYearStartMonth: 0,
-    graphTooltip: 1,
-    id: null,
-    links: [],
-    panels: l.panels,
-    refresh: '30s',
-    schemaVersion: SCHEMA_VERSION,
-    tags: ['aliyun', 'security-center', 'aliyun-sas-exporter'],
-    templating: {
-      list: [
-        {
-          type: 'datasource',
-          name: 'datasource',
-          label: 'Data source',
-          query: 'prometheus',
-          current: {},
-          hide: 0,
-          includeAll: false,
-          multi: false,
-          options: [],
-          refresh: 1,
-          regex: '',
-          skipUrlSync: false,
-        },
-        {
-          type: 'query',
-          name: 'task',
-          label: 'Task',
-          datasource: DS,
-          definition: 'label_values(aliyun_sas_scan_task_info, task_id)',
-          query: { qryType: 1, query: 'label_values(aliyun_sas_scan_task_info, task_id)', refId: 'PrometheusVariableQueryEditor-VariableQuery' },
-          current: { selected: true, text: ['All'], value: ['$__all'] },
-          hide: 0,
-          includeAll: true,
-          allValue: '.*',
-          multi: true,
-          options: [],
-          refresh: 2,
-          regex: '',
-          skipUrlSync: false,
-          sort: 3,
-        },
-      ],
-    },
-    time: { from: 'now-24h', to: 'now' },
-    timepicker: {},
-    timezone: 'browser',
-    title: 'Alibaba Cloud Security Center scan tasks',
-    uid: DASHBOARD_UID,
-    version: 1,
-    weekStart: '',
-  };
+  return builder.build();
 }
 
 /** The JSON file's content: two-space indentation and a final newline. */
@@ -579,9 +568,19 @@ export function renderDashboard(): string {
   return `${JSON.stringify(buildDashboard(), null, 2)}\n`;
 }
 
+/** The data panels (not the rows) of a dashboard. */
+export function dataPanels(d: Dashboard = buildDashboard()): DataPanel[] {
+  return (d.panels ?? []).filter((p): p is DataPanel => p.type !== 'row');
+}
+
 /** Every query of every panel, in panel order. */
-export function panelQueries(dashboard: Dashboard = buildDashboard()): { panel: string; refId: string; expr: string }[] {
-  return dashboard.panels.flatMap((p) => (p.type === 'row' ? [] : p.targets.map((t) => ({ panel: p.title, refId: t.refId, expr: t.expr }))));
+export function panelQueries(d: Dashboard = buildDashboard()): { panel: string; refId: string; expr: string }[] {
+  return dataPanels(d).flatMap((p) =>
+    (p.targets ?? []).map((t) => {
+      const q = t as prometheus.Dataquery;
+      return { panel: p.title ?? '', refId: q.refId ?? '', expr: q.expr };
+    }),
+  );
 }
 
 /** Values for Grafana's built-in interval variables when a query runs outside Grafana. */

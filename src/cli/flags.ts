@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../log/logger.js';
+import { DEFAULT_CONFIG_FILE } from './packagePaths.js';
 
 export interface Flags {
   configFile: string;
@@ -26,7 +27,9 @@ export const USAGE = `usage: aliyun-sas-exporter [flags]
 Prometheus exporter for Alibaba Cloud Security Center virus scan tasks.
 
 Flags:
-  --config.file=PATH          configuration file (default: config/exporter.yaml)
+  --config.file=PATH          configuration file (default: the demo shipped with the package,
+                              which polls the built-in simulator, not Alibaba Cloud:
+                              ${DEFAULT_CONFIG_FILE})
   --web.listen-address=ADDR   address to listen on, host:port (default: :9717)
   --web.telemetry-path=PATH   path under which to expose metrics (default: /metrics)
   --web.config.file=PATH      exporter-toolkit web configuration: TLS and basic auth
@@ -97,7 +100,7 @@ export function parseFlags(argv: readonly string[]): Flags {
   if (v['sas.protocol'] !== undefined) overrides.protocol = v['sas.protocol'];
   if (v['poll.schedule'] !== undefined) overrides.schedule = v['poll.schedule'];
   return {
-    configFile: v['config.file'] ?? 'config/exporter.yaml',
+    configFile: v['config.file'] ?? DEFAULT_CONFIG_FILE,
     listenAddress: v['web.listen-address'] ?? ':9717',
     telemetryPath,
     webConfigFile: v['web.config.file'],

@@ -4,12 +4,12 @@
  * durations ("500ms", "10s", "5m").
  */
 import { z } from 'zod';
-import cron from 'node-cron';
 import { parseDuration } from './duration.js';
 import type { TaskSpec } from '../model/snapshot.js';
+import { scheduleProblem } from './schedule.js';
+import { quote } from '../yaml/issues.js';
 import { parseTaskId } from './taskId.js';
 import { parseEndpoint } from './endpoint.js';
-import { quote } from '../yaml/issues.js';
 
 export interface RetryConfig {
   /** Attempts per task per cycle, the first included. */
@@ -123,10 +123,8 @@ export const configSchema = z
       .string()
       .default(DEFAULTS.schedule)
       .superRefine((s, ctx) => {
-        const fields = s.trim().split(/\s+/).length;
-        if ((fields !== 5 && fields !== 6) || !cron.validate(s)) {
-          ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${quote(s)} is not a valid cron expression (5 fields, or 6 with seconds)` });
-        }
+        const problem = scheduleProblem(s);
+        if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${quote(s)} ${problem}` });
       }),
     request_timeout: duration(100, 120_000).default(DEFAULTS.requestTimeout),
     concurrency: integer(1, 256).default(DEFAULTS.concurrency),

@@ -66,6 +66,8 @@ export function landingPage(telemetryPath: string): string {
 
 /** What the express app and the fast path share: one scrape counter, one handler. */
 interface Shared {
+  /** Counts the answer of a telemetry-path request by its status, whatever produced it (auth, cap, handler, error). */
+  readonly countScrape: (res: ServerResponse) => void;
   /** The web config's response headers; before auth, so 401s carry them too. */
   readonly headers: NodeMiddleware;
   readonly guard: NodeMiddleware;
@@ -89,6 +91,7 @@ function share(deps: AppDeps): Shared {
     return Array.isArray(v) ? v.join(', ') : v;
   };
   return {
+    countScrape: (res) => res.once('finish', () => deps.self.scraped(res.statusCode)),
     headers: webHeadersMiddleware(() => deps.headers?.()),
     guard: deps.auth ?? ((_req, _res, next) => next()),
     async serveTelemetry(req, res) {
@@ -96,7 +99,6 @@ function share(deps: AppDeps): Shared {
       // emitted would never give the slot back.
       if (res.closed) return;
       if (scrapesInFlight >= maxScrapes) {
-        deps.self.scraped(503);
         sendText(req, res, 503, 'Too many concurrent scrapes\n', { 'Retry-After': '1' });
         return;
       }
@@ -113,7 +115,6 @@ function share(deps: AppDeps): Shared {
       res.setHeader('Content-Length', String(exp.length));
       res.setHeader('Vary', 'Accept, Accept-Encoding');
       if (exp.contentEncoding) res.setHeader('Content-Encoding', exp.contentEncoding);
-      deps.self.scraped(200);
       if (req.method === 'HEAD') {
         res.end();
         return;
@@ -152,6 +153,7 @@ export function createRequestListener(deps: AppDeps): RequestListener {
     const url = req.url ?? '';
     const q = url.indexOf('?');
     if ((req.method === 'GET' || req.method === 'HEAD') && (q < 0 ? url : url.slice(0, q)) === path) {
+      shared.countScrape(res);
       try {
         shared.headers(req, res, () =>
           shared.guard(req, res, (err?: unknown) => {
@@ -186,7 +188,16 @@ function buildApp(deps: AppDeps, shared: Shared): express.Express {
     };
   const guard: express.RequestHandler = (req, res, next) => shared.guard(req, res, next);
 
-  app.all(deps.telemetryPath, only(['GET', 'HEAD']), guard, (req, res) => shared.serveTelemetry(req, res));
+  app.all(
+    deps.telemetryPath,
+    (_req, res, next) => {
+      shared.countScrape(res);
+      next();
+    },
+    only(['GET', 'HEAD']),
+    guard,
+    (req, res) => shared.serveTelemetry(req, res),
+  );
 
   app.all('/-/healthy', only(['GET', 'HEAD']), (_req, res) => {
     res.status(200).type('text/plain').send('Healthy\n');

@@ -10,6 +10,7 @@
  * the exporter's counters are always rendered fresh.
  */
 import client from 'prom-client';
+import { ACTIONS, TARGET_INFO_PROBLEMS } from '../model/vocabulary.js';
 import type { CycleStats, PollObserver } from '../poller/observer.js';
 import { LabelLimits, LIMIT_REASONS, LIMITED_LABELS } from './labels.js';
 import { AUTH_DENIAL_REASONS, type AuthDenialReason } from '../web/basicAuth.js';
@@ -17,6 +18,9 @@ import type { ShedReason } from '../web/server.js';
 
 /** How long the default process metrics' text is reused; well under any scrape interval. */
 export const PROCESS_METRICS_MAX_AGE_MS = 1000;
+
+/** Answers of the telemetry path: served, unauthenticated, too many password checks, failed, too many scrapes. */
+const SCRAPE_CODES = ['200', '401', '429', '500', '503'];
 
 const GAUGES_NAMED_TOTAL = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
@@ -87,7 +91,11 @@ export class SelfMetrics implements PollObserver {
     for (const reason of ['idle_evicted', 'refused']) this.connectionsShed.inc({ reason }, 0);
     const build = new client.Gauge({ name: 'aliyun_sas_exporter_build_info', help: 'Build information of the exporter. Always 1.', labelNames: ['version', 'revision', 'nodejs_version'] as const, registers });
     build.set({ version: opts.version, revision: opts.revision, nodejs_version: process.version }, 1);
+    // Label values known in advance start at 0, so the first increment is visible to rate().
     for (const result of ['success', 'partial', 'failure', 'skipped']) this.cycles.inc({ result }, 0);
+    for (const code of SCRAPE_CODES) this.scrapes.inc({ code }, 0);
+    for (const reason of TARGET_INFO_PROBLEMS) this.targetInfoErrors.inc({ reason }, 0);
+    for (const action of Object.values(ACTIONS)) this.apiRequests.inc({ action, code: 'OK' }, 0);
     this.clock = opts.now ?? (() => performance.now());
     if (opts.processMetrics !== false) {
       this.processRegistry = new client.Registry();
@@ -108,6 +116,8 @@ export class SelfMetrics implements PollObserver {
   }
 
   cycleFinished(stats: CycleStats): void {
+    // Polls of tasks a reload added are counted in the API families only.
+    if (stats.kind !== 'schedule') return;
     this.cycles.inc({ result: stats.result });
     this.cycleDuration.set(stats.durationMs / 1000);
     this.lastCycle.set((stats.startedAt + stats.durationMs) / 1000);
@@ -123,10 +133,9 @@ export class SelfMetrics implements PollObserver {
     this.rateLimit.set(qps);
   }
 
-  configLoaded(ok: boolean, at: number, taskCount?: number): void {
+  configLoaded(ok: boolean, at: number): void {
     this.reloadOk.set(ok ? 1 : 0);
     if (ok) this.reloadTime.set(at / 1000);
-    if (ok && taskCount !== undefined) this.tasks.set(taskCount);
   }
 
   authDenied(reason: AuthDenialReason): void {

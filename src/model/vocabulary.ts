@@ -70,3 +70,7 @@ export const KNOWN_API_CODES = [
   'TaskNotExist',
   'RequestEntityTooLarge',
 ] as const;
+
+/** Why a TargetInfo was not used (the status still counts): the `reason` of aliyun_sas_target_info_errors_total. */
+export const TARGET_INFO_PROBLEMS = ['missing', 'empty', 'malformed'] as const;
+export type TargetInfoProblem = (typeof TARGET_INFO_PROBLEMS)[number];

@@ -23,6 +23,7 @@ export interface CycleDeps {
 }
 
 export interface CycleOptions {
+  readonly kind: CycleStats['kind'];
   readonly concurrency: number;
   readonly retry: RetryConfig;
   /** Unix ms after which no retry is started (the next tick). */
@@ -48,30 +49,46 @@ export async function runCycle(
   let retriesLeft = opts.retry.maxRetriesPerCycle;
   let retriesDropped = 0;
 
-  const call = async (taskId: string): Promise<SasResult> => {
-    await deps.limiter.acquire(opts.signal);
+  /** One API call, once the rate limiter gave its token. */
+  const send = async (taskId: string): Promise<SasResult> => {
+    const sentAt = deps.limiter.stamp();
     const t0 = performance.now();
     const result = await deps.source.describeScanTaskProgress(taskId);
     apiCalls++;
     deps.observer.apiCall(ACTIONS.describeScanTaskProgress, result.ok ? 'OK' : result.error.code, (performance.now() - t0) / 1000);
     if (result.ok) deps.limiter.onSuccess();
-    else if (result.error.class === 'throttled') deps.limiter.onThrottled();
+    else if (result.error.class === 'throttled') deps.limiter.onThrottled(sentAt);
     return result;
   };
 
+  /** Why a retry is not made, or undefined when it may be. */
+  const retryRefusal = (delay: number): string | undefined => {
+    if (retriesLeft <= 0) return 'cycle retry budget spent';
+    // The wait for a token counts too: a retry never starts after the next tick.
+    if (deps.now() + delay + deps.limiter.waitEstimateMs() >= opts.deadline) return 'next tick is due';
+    return undefined;
+  };
+
   const pollOne = async (taskId: string): Promise<SasResult> => {
-    let result = await call(taskId);
+    await deps.limiter.acquire(opts.signal);
+    let result = await send(taskId);
     for (let attempt = 1; !result.ok && result.error.retriable && attempt < opts.retry.maxAttempts; attempt++) {
       const delay = Math.max(backoffDelayMs(attempt, opts.retry.initialBackoffMs, opts.retry.maxBackoffMs, deps.random), result.error.retryAfterMs ?? 0);
-      if (retriesLeft <= 0 || deps.now() + delay >= opts.deadline) {
+      let refused = retryRefusal(delay);
+      if (!refused) {
+        retriesLeft--;
+        deps.logger.debug('retrying', { task_id: taskId, attempt: attempt + 1, delay_ms: delay, error_class: result.error.class, code: result.error.code });
+        await deps.sleep(delay, opts.signal);
+        await deps.limiter.acquire(opts.signal);
+        // The token came later than estimated (the rate was cut meanwhile): still no call after the tick.
+        if (deps.now() >= opts.deadline) refused = 'next tick is due';
+      }
+      if (refused) {
         retriesDropped++;
-        deps.logger.debug('retry not attempted', { task_id: taskId, reason: retriesLeft <= 0 ? 'cycle retry budget spent' : 'next tick is due' });
+        deps.logger.debug('retry not attempted', { task_id: taskId, reason: refused });
         break;
       }
-      retriesLeft--;
-      deps.logger.debug('retrying', { task_id: taskId, attempt: attempt + 1, delay_ms: delay, error_class: result.error.class, code: result.error.code });
-      await deps.sleep(delay, opts.signal);
-      result = await call(taskId);
+      result = await send(taskId);
     }
     return result;
   };
@@ -96,5 +113,5 @@ export async function runCycle(
 
   const durationMs = deps.now() - startedAt;
   const result = polled === 0 ? 'success' : failed === 0 ? 'success' : failed === polled ? 'failure' : 'partial';
-  return { result, startedAt, durationMs, tasksPolled: polled, tasksFailed: failed, apiCalls, retriesDropped };
+  return { kind: opts.kind, result, startedAt, durationMs, tasksPolled: polled, tasksFailed: failed, apiCalls, retriesDropped };
 }

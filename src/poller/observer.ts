@@ -5,6 +5,12 @@
 export type CycleResult = 'success' | 'partial' | 'failure';
 
 export interface CycleStats {
+  /**
+   * `schedule`: a cycle of the schedule (or the first one, at start) over
+   * every task due. `added`: the extra poll of tasks a reload just added,
+   * which is not a cycle: it must not overwrite the last cycle's figures.
+   */
+  readonly kind: 'schedule' | 'added';
   readonly result: CycleResult;
   readonly startedAt: number;
   readonly durationMs: number;

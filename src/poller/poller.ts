@@ -96,6 +96,13 @@ export class Poller {
    */
   configure(settings: PollerSettings): ConfigureResult {
     const previous = this.settings;
+    // The one step that can fail comes first: the old ticker stays until the new one exists.
+    let ticker = this.ticker;
+    if (this.ticker && previous && previous.schedule !== settings.schedule) {
+      ticker = this.tickerFactory(settings.schedule, () => this.onTick());
+      this.ticker.stop();
+    }
+    this.ticker = ticker;
     this.settings = settings;
     const nextStates = new Map<string, TaskState>();
     for (const spec of settings.tasks) nextStates.set(spec.id, withSpec(this.states.get(spec.id), spec));
@@ -114,10 +121,6 @@ export class Poller {
       this.observer.rateLimitChanged(settings.rateLimit.qps);
     } else if (previous && (previous.rateLimit.qps !== settings.rateLimit.qps || previous.rateLimit.burst !== settings.rateLimit.burst)) {
       this.limiter.reconfigure(settings.rateLimit.qps, settings.rateLimit.burst);
-    }
-    if (this.ticker && previous && previous.schedule !== settings.schedule) {
-      this.ticker.stop();
-      this.ticker = this.tickerFactory(settings.schedule, () => this.onTick());
     }
     this.publish();
     if (this.ticker && added.length > 0) {
@@ -196,7 +199,7 @@ export class Poller {
     const deadline = this.ticker ? this.ticker.nextTickAt() : startedAt + 3_600_000;
     const stats = await runCycle(
       ids,
-      { concurrency: settings.concurrency, retry: settings.retry, deadline, signal: this.abort.signal },
+      { kind: onlyIds ? 'added' : 'schedule', concurrency: settings.concurrency, retry: settings.retry, deadline, signal: this.abort.signal },
       { source: this.source, limiter: this.limiter!, observer: this.observer, logger: this.logger, now: this.now, random: this.random, sleep: this.sleep },
       (id, result) => results.push([id, result, this.now()]),
     );

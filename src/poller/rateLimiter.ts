@@ -1,12 +1,15 @@
 /**
  * A token bucket shared by every API call, with an adaptive rate: halved
  * when the service throttles, climbing back towards the configured rate with
- * each success (AIMD, as TCP does).
+ * each success (AIMD, as TCP does). The rate stays between a floor and the
+ * configured budget, both following a reload. One throttling episode cuts
+ * the rate once: throttles answered to calls sent before the last cut say
+ * nothing new (TCP halves once per window, not once per lost packet).
  */
 export interface RateLimiterOptions {
   qps: number;
   burst: number;
-  /** The floor the adaptive rate never goes under. */
+  /** The floor the adaptive rate never goes under (never above the budget). Default min(0.2, qps). */
   minQps?: number;
   now?: () => number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -28,7 +31,10 @@ export class RateLimiter {
   private burst: number;
   private tokens: number;
   private last: number;
-  private readonly minQps: number;
+  private readonly floorQps: number | undefined;
+  private minQps: number;
+  /** `now()` of the last cut: throttles of calls started before it belong to the same episode. */
+  private lastCutAt = -Infinity;
   private readonly now: () => number;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private listener: ((qps: number) => void) | undefined;
@@ -41,7 +47,8 @@ export class RateLimiter {
   constructor(opts: RateLimiterOptions) {
     this.now = opts.now ?? (() => performance.now());
     this.sleep = opts.sleep ?? abortableSleep;
-    this.minQps = opts.minQps ?? Math.min(0.2, opts.qps);
+    this.floorQps = opts.minQps;
+    this.minQps = Math.min(opts.minQps ?? 0.2, opts.qps);
     this.maxQps = opts.qps;
     this.rate = opts.qps;
     this.burst = opts.burst;
@@ -62,6 +69,7 @@ export class RateLimiter {
     this.refill();
     const slowedDown = this.rate < this.maxQps;
     this.maxQps = qps;
+    this.minQps = Math.min(this.floorQps ?? 0.2, qps);
     this.burst = burst;
     this.tokens = Math.min(this.tokens, burst);
     this.setRate(slowedDown ? Math.min(this.rate, qps) : qps);
@@ -99,12 +107,30 @@ export class RateLimiter {
     });
   }
 
-  onThrottled(): void {
-    this.setRate(Math.max(this.minQps, this.rate / 2));
+  /** The time to pass to onThrottled for a call about to be sent. */
+  stamp(): number {
+    return this.now();
+  }
+
+  /**
+   * The service throttled a call sent at `sentAt` (from stamp()); calls sent
+   * before the last cut were answered under the old rate and change nothing.
+   */
+  onThrottled(sentAt: number = this.now()): void {
+    if (sentAt < this.lastCutAt) return;
+    this.lastCutAt = this.now();
+    this.setRate(Math.min(this.maxQps, Math.max(this.minQps, this.rate / 2)));
   }
 
   onSuccess(): void {
     if (this.rate < this.maxQps) this.setRate(Math.min(this.maxQps, this.rate + this.maxQps / 20));
+  }
+
+  /** How long a caller arriving now would wait for its token at the current rate (0 when one is free). */
+  waitEstimateMs(): number {
+    this.refill();
+    const ahead = this.waiting() + 1 - this.tokens;
+    return ahead <= EPS ? 0 : (ahead / this.rate) * 1000;
   }
 
   private waiting(): number {

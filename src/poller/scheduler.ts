@@ -12,14 +12,20 @@ export interface Ticker {
 
 export type TickerFactory = (schedule: string, onTick: () => void) => Ticker;
 
-export const cronTicker: TickerFactory = (schedule, onTick) => {
-  const task = cron.schedule(schedule, () => onTick(), {
+/** Without a logger node-cron writes coloured warnings to the console itself. */
+export const QUIET_CRON_LOGGER = { info() {}, warn() {}, error() {}, debug() {} };
+
+function scheduleTask(schedule: string, onTick: () => void) {
+  return cron.schedule(schedule, () => onTick(), {
     // Overlap is handled by the poller, which counts skipped ticks.
     noOverlap: false,
-    // Without a logger node-cron writes coloured warnings to the console itself.
-    logger: { info() {}, warn() {}, error() {}, debug() {} },
+    logger: QUIET_CRON_LOGGER,
     suppressMissedWarning: true,
   });
+}
+
+export const cronTicker: TickerFactory = (schedule, onTick) => {
+  const task = scheduleTask(schedule, onTick);
   return {
     nextTickAt: () => task.getNextRun()?.getTime() ?? Date.now() + 60_000,
     stop: () => {

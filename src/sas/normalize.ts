@@ -3,7 +3,7 @@
  * vocabulary. No I/O: unit tested on literal bodies.
  */
 import type { ScanTarget } from '../model/snapshot.js';
-import type { TaskStatus } from '../model/vocabulary.js';
+import type { TargetInfoProblem, TaskStatus } from '../model/vocabulary.js';
 import type { ScanTaskProgress } from './types.js';
 
 const STATUS_BY_LOWERCASE: Record<string, TaskStatus> = {
@@ -18,7 +18,6 @@ export function normalizeStatus(raw: string): TaskStatus {
   return STATUS_BY_LOWERCASE[raw.trim().toLowerCase()] ?? 'unknown';
 }
 
-export type TargetInfoProblem = 'missing' | 'empty' | 'malformed';
 
 export type TargetInfoResult =
   | { readonly ok: true; readonly targets: readonly ScanTarget[] }
@@ -43,12 +42,17 @@ export function parseTargetInfo(value: unknown): TargetInfoResult {
   if (!Array.isArray(list)) return { ok: false, problem: 'malformed', detail: 'TargetInfo is not a JSON array' };
   if (list.length === 0) return { ok: false, problem: 'empty', detail: 'TargetInfo is an empty array' };
   const targets: ScanTarget[] = [];
+  // The same (type, target) twice would be two identical series and a doubled count: keep the first.
+  const seen = new Set<string>();
   for (let i = 0; i < list.length; i++) {
     const el: unknown = list[i];
     if (el === null || typeof el !== 'object') return { ok: false, problem: 'malformed', detail: `TargetInfo[${i}] is not an object` };
     const { type, target, name } = el as Record<string, unknown>;
     if (typeof type !== 'string' || type === '') return { ok: false, problem: 'malformed', detail: `TargetInfo[${i}].type is missing` };
     if (typeof target !== 'string' && typeof target !== 'number') return { ok: false, problem: 'malformed', detail: `TargetInfo[${i}].target is missing` };
+    const key = `${type}\u0000${String(target)}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
     targets.push({ type, target: String(target), name: typeof name === 'string' ? name : name === undefined || name === null ? '' : String(name) });
   }
   return { ok: true, targets };

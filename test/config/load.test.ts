@@ -98,6 +98,8 @@ tasks: [1]
     ['an unknown top-level key', 'region: cn-shanghai\nschedul: "* * * * *"\ntasks: [1]\n', 'exporter.yaml:2:1: schedul: unknown key "schedul"'],
     ['a bad cron expression', 'region: cn-shanghai\nschedule: "61 * * * *"\ntasks: [1]\n', 'exporter.yaml:2:11: schedule: "61 * * * *" is not a valid cron expression'],
     ['a cron expression with too few fields', 'region: cn-shanghai\nschedule: "* * *"\ntasks: [1]\n', 'schedule: "* * *" is not a valid cron expression'],
+    ['a cron expression whose day never comes', 'region: cn-shanghai\nschedule: "0 0 31W 2 *"\ntasks: [1]\n', 'exporter.yaml:2:11: schedule: "0 0 31W 2 *" cannot be scheduled'],
+    ['the 30th of February', 'region: cn-shanghai\nschedule: "0 0 30 2 *"\ntasks: [1]\n', 'schedule: "0 0 30 2 *" is not a valid cron expression'],
     ['no region and no endpoint', 'tasks: [1]\n', 'region: set region (e.g. cn-shanghai) or endpoint'],
     ['no tasks', 'region: cn-shanghai\n', 'tasks: is required'],
     ['an empty task list', 'region: cn-shanghai\ntasks: []\n', 'tasks: must list at least one task'],

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { runTool, startAlertmanager, toolGate, type AlertmanagerInstance } from '../helpers/prometheus.js';
+import { runTool, startAlertmanager, toolGate, type AlertmanagerInstance } from '../support/prometheus.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const CONFIG = 'deploy/alertmanager/alertmanager.yml';

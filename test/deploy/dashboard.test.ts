@@ -1,35 +1,40 @@
 /**
- * deploy/grafana: the committed dashboard JSON is what dashboard.ts renders,
- * every panel is wired to the datasource variable with a real query, and
- * every query returns data from a real Prometheus scraping a fake exporter
- * with deploy/prometheus/rules.yml loaded.
+ * deploy/grafana: the committed dashboard JSON is what dashboard.ts renders
+ * with Grafana's foundation SDK, every panel is wired to the datasource
+ * variable with a real query, and every query returns data from a real
+ * Prometheus scraping a fake exporter with deploy/prometheus/rules.yml loaded.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDashboard, DASHBOARD_FILE, panelQueries, renderDashboard, resolveVariables, SCHEMA_VERSION, type DataPanel } from '../../deploy/grafana/dashboard.js';
-import { startFakeExporter, type FakeExporter } from '../helpers/fakeExporter.js';
-import { startPrometheus, toolGate, type PrometheusInstance } from '../helpers/prometheus.js';
+import { defaultDashboard } from '@grafana/grafana-foundation-sdk/dashboard';
+import type { Dataquery } from '@grafana/grafana-foundation-sdk/prometheus';
+import { buildDashboard, DASHBOARD_FILE, variables, dataPanels as dataPanelsOf, FILTER, FILTER_VARIABLES, panelQueries, renderDashboard, resolveVariables } from '../../deploy/grafana/dashboard.js';
+import { startFakeExporter, type FakeExporter } from '../support/fakeExporter.js';
+import { startPrometheus, toolGate, type PrometheusInstance } from '../support/prometheus.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const committed = readFileSync(path.join(root, DASHBOARD_FILE), 'utf8');
 const dashboard = buildDashboard();
-const dataPanels = dashboard.panels.filter((p): p is DataPanel => p.type !== 'row');
+const panels = dashboard.panels ?? [];
+const dataPanels = dataPanelsOf(dashboard);
 
 describe('Grafana dashboard', () => {
   it('the committed JSON is the generated one (regenerate: npm run build && node dist/deploy/grafana/dashboard.js)', () => {
     expect(committed).toBe(renderDashboard());
   });
 
-  it('is an importable dashboard document', () => {
+  it('is an importable dashboard document, in the schema version of the SDK', () => {
     const d = JSON.parse(committed) as Record<string, unknown>;
-    expect(d).toMatchObject({ schemaVersion: SCHEMA_VERSION, uid: 'aliyun-sas-exporter', id: null, editable: true });
+    expect(d).toMatchObject({ schemaVersion: defaultDashboard().schemaVersion, uid: 'aliyun-sas-exporter', editable: true });
+    expect(d.id ?? null, 'a new dashboard on import').toBeNull();
     expect(typeof d.title).toBe('string');
-    expect(SCHEMA_VERSION).toBeGreaterThanOrEqual(36);
+    expect(d.schemaVersion).toBeGreaterThanOrEqual(39);
   });
 
   it('has a prometheus datasource variable and a multi-value task variable with All', () => {
-    const vars = dashboard.templating.list;
+    const vars = dashboard.templating.list ?? [];
+    expect(vars.map((v) => v.name)).toEqual(['datasource', ...FILTER_VARIABLES.map((v) => v.name)]);
     expect(vars.find((v) => v.name === 'datasource')).toMatchObject({ type: 'datasource', query: 'prometheus' });
     expect(vars.find((v) => v.name === 'task')).toMatchObject({
       type: 'query',
@@ -40,27 +45,37 @@ describe('Grafana dashboard', () => {
     });
   });
 
+  it('a further filter variable is one declaration: its values narrowed by the ones before it', () => {
+    const vars = variables([...FILTER_VARIABLES, { name: 'zone', label: 'Zone', matcher: 'zone', valuesFrom: 'aliyun_sas_scan_task_info' }]).map((b) => b.build());
+    expect(vars.map((v) => v.name)).toEqual(['datasource', 'task', 'zone']);
+    expect(vars[2]).toMatchObject({ type: 'query', multi: true, includeAll: true, definition: 'label_values(aliyun_sas_scan_task_info{task_id=~"$task"}, zone)' });
+  });
+
   it('every panel has the datasource variable and a non-empty query on each target', () => {
     expect(dataPanels.length).toBeGreaterThan(10);
     for (const p of dataPanels) {
+      const targets = (p.targets ?? []) as Dataquery[];
       expect(p.datasource, p.title).toEqual({ type: 'prometheus', uid: '${datasource}' });
-      expect(p.targets.length, p.title).toBeGreaterThan(0);
-      for (const t of p.targets) {
+      expect(targets.length, p.title).toBeGreaterThan(0);
+      for (const t of targets) {
         expect(t.datasource, `${p.title} ${t.refId}`).toEqual({ type: 'prometheus', uid: '${datasource}' });
+        expect(t.refId, p.title).toMatch(/^[A-Z]$/);
         expect(t.expr.trim(), `${p.title} ${t.refId}`).not.toBe('');
       }
-      expect(new Set(p.targets.map((t) => t.refId)).size, p.title).toBe(p.targets.length);
+      expect(new Set(targets.map((t) => t.refId)).size, p.title).toBe(targets.length);
     }
   });
 
   it('has the rows asked for, unique panel ids and a non-overlapping grid', () => {
-    const rows = dashboard.panels.filter((p) => p.type === 'row').map((p) => p.title);
+    const rows = panels.filter((p) => p.type === 'row').map((p) => p.title);
     expect(rows).toEqual(['Task status overview', 'Tasks', 'Status over time', 'Exporter health']);
-    const ids = dashboard.panels.map((p) => p.id);
+    const ids = panels.map((p) => p.id);
+    expect(ids.every((id) => typeof id === 'number' && id > 0)).toBe(true);
     expect(new Set(ids).size).toBe(ids.length);
     const cells = new Set<string>();
-    for (const p of dashboard.panels) {
-      const { x, y, w, h } = p.gridPos;
+    for (const p of panels) {
+      expect(p.gridPos, p.title).toBeDefined();
+      const { x, y, w, h } = p.gridPos!;
       expect(x + w, p.title).toBeLessThanOrEqual(24);
       for (let i = x; i < x + w; i++) {
         for (let j = y; j < y + h; j++) {
@@ -75,13 +90,14 @@ describe('Grafana dashboard', () => {
   });
 
   it('filters every task-level query by $task', () => {
+    expect(FILTER).toContain('task_id=~"$task"');
     for (const q of panelQueries()) {
-      if (/aliyun_sas(:scan_task|_scan_task)/.test(q.expr)) expect(q.expr, q.panel).toContain('task_id=~"$task"');
+      if (/aliyun_sas(:scan_task|_scan_task)/.test(q.expr)) expect(q.expr, q.panel).toContain(FILTER);
     }
   });
 
   it('panelQueries lists every target, and resolveVariables leaves no $ behind', () => {
-    expect(panelQueries().length).toBe(dataPanels.reduce((n, p) => n + p.targets.length, 0));
+    expect(panelQueries().length).toBe(dataPanels.reduce((n, p) => n + (p.targets ?? []).length, 0));
     for (const q of panelQueries()) expect(resolveVariables(q.expr, { task: '.*' })).not.toContain('$');
     expect(resolveVariables('rate(x{task_id=~"$task"}[$__rate_interval]) ${task:regex}', { task: '1|2', __rate_interval: '5s' })).toBe('rate(x{task_id=~"1|2"}[5s]) 1|2');
     expect(() => resolveVariables('x{a="$nope"}', {})).toThrow(/unknown variable \$nope/);

@@ -8,7 +8,7 @@ import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findBinary, prometheusConfig, startAlertmanager, startPrometheus, toolGate, type PrometheusInstance, type AlertmanagerInstance } from '../helpers/prometheus.js';
+import { findBinary, prometheusConfig, startAlertmanager, startPrometheus, toolGate, type PrometheusInstance, type AlertmanagerInstance } from '../support/prometheus.js';
 
 const gate = toolGate(['prometheus', 'alertmanager']);
 if (gate.skip) console.warn(`[prometheus-helper.test] skipping: ${gate.reason}`);
@@ -24,6 +24,10 @@ describe('toolGate / findBinary', () => {
     const ci = toolGate(['promtool'], { ...env, CI: 'true' });
     expect(ci).toMatchObject({ available: false, required: true, skip: false });
     expect(() => ci.path('promtool')).toThrow(/required in CI/);
+    expect(local.reason).toContain('apt-get install prometheus');
+    expect(toolGate(['systemd-analyze', 'amtool'], { PATH: '/nonexistent', SYSTEMD_ANALYZE_BIN: '/nonexistent/x', AMTOOL_BIN: '/nonexistent/y' }).reason).toContain(
+      'apt-get install systemd prometheus-alertmanager',
+    );
   });
 
   it('renders a valid scrape configuration', () => {

@@ -8,8 +8,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { PROMETHEUS_RULE_FILES, renderPrometheusRule, RULES_FILE } from '../../deploy/prometheus/generate-prometheus-rule.js';
-import { runTool, toolGate } from '../helpers/prometheus.js';
+import {
+  applyRunbookBase,
+  PROMETHEUS_RULE_FILES,
+  renderAll,
+  renderPrometheusRule,
+  RULES_FILE,
+  RULES_TEST_FILE,
+  RUNBOOK_BASE,
+  runbookUrl,
+} from '../../deploy/prometheus/generate-prometheus-rule.js';
+import { runTool, toolGate } from '../support/prometheus.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const read = (rel: string) => readFileSync(path.join(root, rel), 'utf8');
@@ -62,7 +71,7 @@ describe('rules.yml content', () => {
       expect(['critical', 'warning'], name).toContain(a.labels?.severity);
       expect(a.annotations?.summary?.trim(), name).toBeTruthy();
       expect(a.annotations?.description?.trim().length ?? 0, name).toBeGreaterThan(80);
-      expect(a.annotations?.runbook_url, name).toBe(`https://github.com/aliyun-sas-exporter/aliyun-sas-exporter/blob/main/README.md#alert-${name.toLowerCase()}`);
+      expect(a.annotations?.runbook_url, name).toBe(`${RUNBOOK_BASE}#alert-${name.toLowerCase()}`);
       // The runbook text the lead moves into README.md: "### Alert: Name" gives the anchor #alert-name.
       expect(readme, name).toContain(`### Alert: ${name}\n`);
     }
@@ -77,6 +86,41 @@ describe('rules.yml content', () => {
     const documented = new Set([...doc.matchAll(/`(aliyun_sas_[a-z_]+)`/g)].map((m) => m[1]));
     const used = new Set(rules.flatMap((r) => [...r.expr.matchAll(/\b(aliyun_sas_[a-z_]+)\b/g)].map((m) => m[1]!.replace(/_bucket$/, ''))));
     for (const m of used) expect(documented, m).toContain(m);
+  });
+});
+
+describe('runbook links (RUNBOOK_BASE of the generator)', () => {
+  const other = 'https://git.example.com/ops/aliyun-sas-exporter/-/blob/main/README.md';
+
+  it('the default base is the relative README, which holds every anchor', () => {
+    expect(RUNBOOK_BASE).toBe('README.md');
+    expect(runbookUrl('AliyunSasScanTaskFailed')).toBe('README.md#alert-aliyunsasscantaskfailed');
+  });
+
+  it('rules.yml and rules.test.yml carry the links the generator writes (regenerate: node dist/deploy/prometheus/generate-prometheus-rule.js)', () => {
+    expect(read(RULES_FILE)).toBe(applyRunbookBase(read(RULES_FILE)));
+    expect(read(RULES_TEST_FILE)).toBe(applyRunbookBase(read(RULES_TEST_FILE)));
+    const tests = parse(read(RULES_TEST_FILE)) as { tests: { alert_rule_test?: { alertname: string; exp_alerts?: { exp_annotations?: Record<string, string> }[] }[] }[] };
+    const expected = tests.tests.flatMap((t) => t.alert_rule_test ?? []).flatMap((c) => (c.exp_alerts ?? []).map((e) => [c.alertname, e.exp_annotations?.runbook_url]));
+    expect(expected.length).toBeGreaterThan(EXPECTED_ALERTS.length);
+    for (const [name, url] of expected) expect(url, name).toBe(runbookUrl(name!));
+  });
+
+  it('another base rewrites every link, in the rules, the test expectations and the PrometheusRules, and nothing else', () => {
+    const files = renderAll(root, other);
+    const rewritten = parse(files.get(RULES_FILE)!) as { groups: RuleGroup[] };
+    const rewrittenAlerts = rewritten.groups.flatMap((g) => g.rules).filter((r) => r.alert);
+    expect(rewrittenAlerts.map((a) => a.annotations?.runbook_url)).toEqual(alerts.map((a) => `${other}#alert-${a.alert!.toLowerCase()}`));
+    const strip = (t: string) => t.replace(/runbook_url: .*/g, 'runbook_url: X');
+    expect(strip(files.get(RULES_FILE)!)).toBe(strip(rulesText));
+    expect(strip(files.get(RULES_TEST_FILE)!)).toBe(strip(read(RULES_TEST_FILE)));
+    expect(files.get(RULES_TEST_FILE)!).not.toContain('runbook_url: README.md#');
+    for (const rel of PROMETHEUS_RULE_FILES) expect(files.get(rel)).toBe(renderPrometheusRule(files.get(RULES_FILE)!));
+  });
+
+  it('refuses a base that would break the YAML or the anchor, and a link without an alert', () => {
+    for (const bad of ['', 'has space', 'a#b', '- x', "'quoted'"]) expect(() => applyRunbookBase('x: 1\n', bad), bad).toThrow(/runbook base/);
+    expect(() => applyRunbookBase('groups:\n  - annotations:\n      runbook_url: x\n')).toThrow(/runbook_url before any alert name/);
   });
 });
 
@@ -147,6 +191,20 @@ describe('promtool', () => {
     const r = runTool(gate.path('promtool'), ['test', 'rules', 'rules.test.yml'], { cwd: dir });
     expect(r.code).not.toBe(0);
     expect(r.stdout + r.stderr).toContain('AliyunSasScanTaskStuck');
+  });
+
+  itPromtool('test rules with another runbook base passes, and checks the link (a rules file and tests that disagree fail)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rules-runbook-'));
+    tmp.push(dir);
+    const files = renderAll(root, 'https://runbooks.example.org/aliyun-sas-exporter');
+    writeFileSync(path.join(dir, 'rules.yml'), files.get(RULES_FILE)!);
+    writeFileSync(path.join(dir, 'rules.test.yml'), files.get(RULES_TEST_FILE)!);
+    const ok = runTool(gate.path('promtool'), ['test', 'rules', 'rules.test.yml'], { cwd: dir });
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    writeFileSync(path.join(dir, 'rules.test.yml'), read(RULES_TEST_FILE));
+    const bad = runTool(gate.path('promtool'), ['test', 'rules', 'rules.test.yml'], { cwd: dir });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stdout + bad.stderr).toContain('runbooks.example.org');
   });
 
   itPromtool('check rules: the PrometheusRule spec', () => {

@@ -27,8 +27,8 @@ import tls from 'node:tls';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DEMO_CREDENTIALS, buildScenario, startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
-import { ExporterProcess, ROOT, tempDir, writeConfig } from '../helpers/exporterProcess.js';
-import { parseExposition, select, statusOf } from '../helpers/exposition.js';
+import { ExporterProcess, ROOT, tempDir, writeConfig } from '../support/exporter.js';
+import { parseExposition, select, statusOf } from '../support/exposition.js';
 import { basic, makePki, type Pki } from '../support/pki.js';
 
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;

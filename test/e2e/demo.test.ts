@@ -1,8 +1,8 @@
 /**
  * The README's first command, as a user runs it: `npm start` at the root of
- * a checkout (build, then the exporter on the default config/exporter.yaml,
- * which embeds the simulator with the demo scenario), with no Alibaba Cloud
- * variables in the environment. Only the listen address is changed, so the
+ * a checkout (build, then the exporter on the default configuration, the
+ * package's config/exporter.yaml, which embeds the simulator with the demo
+ * scenario), with no Alibaba Cloud variables in the environment. Only the listen address is changed, so the
  * test does not need port 9717 free.
  *
  * Where: by default a private copy of what the build and the default
@@ -19,9 +19,10 @@ import { cp, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { freePort, ROOT, tempDir } from '../helpers/exporterProcess.js';
-import { parseExposition, select, statusOf, value, type Sample } from '../helpers/exposition.js';
-import { sleep } from '../helpers/e2eRig.js';
+import { ROOT, tempDir } from '../support/exporter.js';
+import { freePort } from '../support/net.js';
+import { parseExposition, select, statusOf, value, type Sample } from '../support/exposition.js';
+import { sleep } from '../support/net.js';
 
 const IN_PLACE = process.env.E2E_DEMO_IN_PLACE === '1';
 
@@ -129,7 +130,8 @@ describe('demo: `npm start` with the shipped default configuration', () => {
     expect(select(samples, 'aliyun_sas_scan_task_target_info').length).toBeGreaterThan(20);
 
     // The log says loudly that this is the simulator, and where to look.
-    expect(output).toMatch(/msg="configuration loaded" file=config\/exporter\.yaml /);
+    // No --config.file: the package's own demo, by its absolute path.
+    expect(output).toContain(`msg="configuration loaded" file=${path.join(root, 'config/exporter.yaml')} `);
     expect(output).toContain('DEMO MODE');
     expect(output).toContain(`${base}/metrics`);
     expect(output).toMatch(new RegExp(`DEMO MODE: open ${base.replace(/\./g, '\\.')}/metrics`));

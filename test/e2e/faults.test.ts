@@ -9,8 +9,9 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { FAULT_KINDS, type FaultKind, type FaultSpec, type Scenario } from '../../src/simulator/index.js';
-import { select, statusOf, value, type Sample } from '../helpers/exposition.js';
-import { apiCalls, cyclesFinished, exporterConfig, loadFixture, num, Rig } from '../helpers/e2eRig.js';
+import { select, statusOf, value, type Sample } from '../support/exposition.js';
+import { apiCalls, cyclesFinished, loadFixture, Rig, sum } from '../support/rig.js';
+import { exporterYaml } from '../support/yaml.js';
 
 /** What each kind must look like on /metrics. `error` absent: the poll itself succeeds. */
 interface Expectation {
@@ -70,7 +71,7 @@ describe('fault matrix: one task per simulator fault kind, injected after the ta
       scenario,
       // Start healthy: every fault of every task cleared.
       beforeExporter: (sim) => scenario.tasks.forEach((t) => sim.setFaults(t.id, [])),
-      config: (endpoint) => exporterConfig({ endpoint, tasks: ids, requestTimeout: '500ms', concurrency: 8, retry: { maxAttempts: 3, initialBackoff: '50ms', maxBackoff: '100ms' } }),
+      config: (endpoint) => exporterYaml({ endpoint, tasks: ids, requestTimeout: '500ms', concurrency: 8, retry: { maxAttempts: 3, initialBackoff: '50ms', maxBackoff: '100ms' } }),
     });
     before = await rig.until((s) => ids.every((id) => statusOf(s, id) === 'success' && value(s, 'aliyun_sas_scan_task_poll_success', { task_id: id }) === 1), 'every task healthy');
     for (const { id, faults } of byKind.values()) rig.sim.setFaults(id, faults);
@@ -133,8 +134,8 @@ describe('fault matrix: one task per simulator fault kind, injected after the ta
     expect(statusOf(after, id), where).toBe(e.status ?? 'success');
     if (e.targetInfoError) {
       expect(targets, where).toEqual([]);
-      expect(num(after, 'aliyun_sas_target_info_errors_total', { reason: e.targetInfoError }), where).toBeGreaterThan(
-        num(before, 'aliyun_sas_target_info_errors_total', { reason: e.targetInfoError }),
+      expect(sum(after, 'aliyun_sas_target_info_errors_total', { reason: e.targetInfoError }), where).toBeGreaterThan(
+        sum(before, 'aliyun_sas_target_info_errors_total', { reason: e.targetInfoError }),
       );
       expect(statusChanged(after), where).toBe(statusChanged(before));
     } else {
@@ -147,7 +148,7 @@ describe('fault matrix: one task per simulator fault kind, injected after the ta
   });
 
   test('only the two TargetInfo faults were counted as TargetInfo errors, each under its own reason', () => {
-    expect(num(before, 'aliyun_sas_target_info_errors_total')).toBe(0);
+    expect(sum(before, 'aliyun_sas_target_info_errors_total')).toBe(0);
     const reasons = select(after, 'aliyun_sas_target_info_errors_total')
       .filter((s) => s.value > 0)
       .map((s) => s.labels.reason)
@@ -161,7 +162,7 @@ describe('fault matrix: one task per simulator fault kind, injected after the ta
     expect((await fetch(`${rig.exporter.base}/-/healthy`)).status).toBe(200);
     expect((await fetch(`${rig.exporter.base}/-/ready`)).status).toBe(200);
     // Cycles still finish with faults around (the hang is cut by the timeout), as `partial`.
-    expect(num(after, 'aliyun_sas_poll_cycles_total', { result: 'partial' })).toBeGreaterThanOrEqual(num(failing, 'aliyun_sas_poll_cycles_total', { result: 'partial' }) + 2);
+    expect(sum(after, 'aliyun_sas_poll_cycles_total', { result: 'partial' })).toBeGreaterThanOrEqual(sum(failing, 'aliyun_sas_poll_cycles_total', { result: 'partial' }) + 2);
     expect(value(after, 'aliyun_sas_scan_task_poll_success', { task_id: CONTROL })).toBe(1);
     const controlOk = (s: Sample[]) => value(s, 'aliyun_sas_scan_task_last_success_timestamp_seconds', { task_id: CONTROL })!;
     expect(controlOk(after)).toBeGreaterThan(controlOk(failing));

@@ -3,63 +3,63 @@
  * against the simulator (or against nothing at all), each case asserting
  * that the exporter keeps serving, keeps the last known state and counts
  * the fault as documented. Every exporter runs with a distinctive STS
- * secret and token at --log.level=debug; withHarnesses fails the test if
- * either shows up in its output or in any scraped body (test/helpers/secrets.ts),
+ * secret and token at --log.level=debug; withRigs fails the test if
+ * either shows up in its output or in any scraped body (test/support/secrets.ts),
  * or if the exporter logged a bug.
  */
 import { chmod, mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { describe, expect, test } from 'vitest';
-import { parseExposition, select, statusOf, value, type Sample } from '../helpers/exposition.js';
+import { parseExposition, select, statusOf, value, type Sample } from '../support/exposition.js';
 import {
   configuredTaskIds,
-  cycles,
-  EVERY_SECOND,
-  exporterYaml,
-  withHarnesses,
-  NEVER,
-  num,
+  cyclesFinished,
+  type Rig,
   sameSet,
   simTask,
-  sleep,
-  taskIdsWithSeries,
+  sum,
   TASK_PREFIX,
-  type Harness,
-} from '../helpers/hardening.js';
-import { distinctiveCredentials, findLeaks, secretsOf } from '../helpers/secrets.js';
+  taskIdsWithSeries,
+  withRigs,
+} from '../support/rig.js';
+import { EVERY_SECOND, NEVER, exporterYaml } from '../support/yaml.js';
+import { sleep } from '../support/net.js';
+import { distinctiveCredentials, findLeaks, secretsOf } from '../support/secrets.js';
 
 
 const ACTION = 'DescribeScanTaskProgress';
 const RELOAD_OK = 'aliyun_sas_exporter_config_last_reload_successful';
 const RELOAD_TS = 'aliyun_sas_exporter_config_last_reload_success_timestamp_seconds';
-const calls = (s: Sample[], code: string) => num(s, 'aliyun_sas_api_requests_total', { action: ACTION, code });
+const calls = (s: Sample[], code: string) => sum(s, 'aliyun_sas_api_requests_total', { action: ACTION, code });
 const pollOk = (s: Sample[], id: string) => value(s, 'aliyun_sas_scan_task_poll_success', { task_id: id });
-const failures = (s: Sample[]) => num(s, 'aliyun_sas_poll_cycles_total', { result: 'failure' });
+const failures = (s: Sample[]) => sum(s, 'aliyun_sas_poll_cycles_total', { result: 'failure' });
 const FAST = 'request_timeout: 500ms\nretry: { max_attempts: 2, initial_backoff: 20ms, max_backoff: 50ms }\nterminal_recheck_interval: 0s';
 
-async function healthy(h: Harness): Promise<boolean> {
+async function healthy(h: Rig): Promise<boolean> {
   const r = await fetch(`${h.exporter.base}/-/healthy`);
   return r.status === 200;
 }
 
 // Concurrent where timing does not matter; the API budget tests run one after another.
 describe.concurrent('fault matrix', () => {
-  test('API down for several cycles, then back (simulator closed and restarted; then connections reset): code="network", poll_success 0 then 1, statuses kept', withHarnesses(async (start) => {
+  test('API down for several cycles, then back (simulator closed and restarted; then connections reset): code="network", poll_success 0 then 1, statuses kept', withRigs(async (start) => {
     const h = await start({
+      secrets: 'distinctive',
+      noWatch: false,
       tag: 'apidown',
       scenario: { tasks: [simTask('6101', 'Success', 2), simTask('6102', 'Processing', 1)] },
       config: (endpoint) => exporterYaml({ endpoint, schedule: EVERY_SECOND, extra: FAST, tasks: ['6101', '6102'] }),
     });
-    const s0 = await h.until((s) => statusOf(s, '6101') === 'success' && statusOf(s, '6102') === 'processing' && pollOk(s, '6101') === 1, 5000, 'healthy polls');
-    const changed = (s: Sample[], id: string) => num(s, 'aliyun_sas_scan_task_status_change_timestamp_seconds', { task_id: id });
+    const s0 = await h.until((s) => statusOf(s, '6101') === 'success' && statusOf(s, '6102') === 'processing' && pollOk(s, '6101') === 1, 'healthy polls', 5000);
+    const changed = (s: Sample[], id: string) => sum(s, 'aliyun_sas_scan_task_status_change_timestamp_seconds', { task_id: id });
     const targets = (s: Sample[]) => select(s, 'aliyun_sas_scan_task_target_info').length;
 
     for (const outage of ['simulator down', 'connections reset'] as const) {
       const before = await h.scrape();
       if (outage === 'simulator down') await h.sim!.close();
       else h.sim!.setFaults('*', [{ kind: 'reset' }]);
-      const first = await h.until((s) => pollOk(s, '6101') === 0 && pollOk(s, '6102') === 0, 5000, `the first failed cycle (${outage})`);
-      const lastOk = num(first, 'aliyun_sas_scan_task_last_success_timestamp_seconds', { task_id: '6101' });
-      const down = await h.until((s) => failures(s) >= failures(first) + 2, 10_000, `two more failed cycles (${outage})`);
+      const first = await h.until((s) => pollOk(s, '6101') === 0 && pollOk(s, '6102') === 0, `the first failed cycle (${outage})`, 5000);
+      const lastOk = sum(first, 'aliyun_sas_scan_task_last_success_timestamp_seconds', { task_id: '6101' });
+      const down = await h.until((s) => failures(s) >= failures(first) + 2, `two more failed cycles (${outage})`, 10_000);
       expect(await healthy(h)).toBe(true);
       // Each of 3+ cycles polls 2 tasks, each retried once: all counted as network.
       expect(calls(down, 'network') - calls(before, 'network'), outage).toBeGreaterThanOrEqual(3 * 2 * 2);
@@ -72,17 +72,17 @@ describe.concurrent('fault matrix', () => {
       expect(statusOf(down, '6101')).toBe('success');
       expect(statusOf(down, '6102')).toBe('processing');
       expect(targets(down)).toBe(3);
-      expect(num(down, 'aliyun_sas_scan_task_last_success_timestamp_seconds', { task_id: '6101' })).toBe(lastOk);
+      expect(sum(down, 'aliyun_sas_scan_task_last_success_timestamp_seconds', { task_id: '6101' })).toBe(lastOk);
       expect(calls(down, 'OK')).toBe(calls(first, 'OK')); // no success invented while down
 
       if (outage === 'simulator down') await h.restartSimulator();
       else h.sim!.setFaults('*', []);
-      const back = await h.until((s) => pollOk(s, '6101') === 1 && pollOk(s, '6102') === 1, 5000, `recovery (${outage})`);
+      const back = await h.until((s) => pollOk(s, '6101') === 1 && pollOk(s, '6102') === 1, `recovery (${outage})`, 5000);
       expect(select(back, 'aliyun_sas_scan_task_poll_error_info')).toEqual([]);
       expect(statusOf(back, '6101')).toBe('success');
       expect(statusOf(back, '6102')).toBe('processing');
       for (const id of ['6101', '6102']) expect(changed(back, id)).toBe(changed(s0, id));
-      expect(num(back, 'aliyun_sas_scan_task_last_success_timestamp_seconds', { task_id: '6101' })).toBeGreaterThan(lastOk);
+      expect(sum(back, 'aliyun_sas_scan_task_last_success_timestamp_seconds', { task_id: '6101' })).toBeGreaterThan(lastOk);
       expect(targets(back)).toBe(3);
     }
     // A lasting failure is one warning per task, not one per cycle (two outages: two each).
@@ -91,24 +91,28 @@ describe.concurrent('fault matrix', () => {
     expect(lines(/msg="poll recovered" .*task_id=6101 /)).toBe(2);
   }));
 
-  test('DNS name that does not resolve: code="network", exporter up and ready', withHarnesses(async (start) => {
+  test('DNS name that does not resolve: code="network", exporter up and ready', withRigs(async (start) => {
     const h = await start({
+      secrets: 'distinctive',
+      noWatch: false,
       tag: 'dns',
       config: () => exporterYaml({ endpoint: 'sas.invalid:443', protocol: 'https', schedule: EVERY_SECOND, extra: FAST, tasks: ['6201'] }),
     });
-    const s = await h.until((x) => calls(x, 'network') >= 6 && cycles(x) >= 3, 10_000, 'three failed cycles');
+    const s = await h.until((x) => calls(x, 'network') >= 6 && cyclesFinished(x) >= 3, 'three failed cycles', 10_000);
     expect(await healthy(h)).toBe(true);
     expect((await fetch(`${h.exporter.base}/-/ready`)).status).toBe(200);
     expect(value(s, 'aliyun_sas_scan_task_poll_error_info', { task_id: '6201', class: 'network', code: 'network' })).toBe(1);
     expect(pollOk(s, '6201')).toBe(0);
     expect(statusOf(s, '6201')).toBeUndefined();
     expect(value(s, 'aliyun_sas_scan_task_info', { task_id: '6201' })).toBe(1);
-    expect(failures(s)).toBe(cycles(s));
+    expect(failures(s)).toBe(cyclesFinished(s));
     expect(h.output).toMatch(/ENOTFOUND|getaddrinfo/);
   }));
 
-  test('credentials rejected (InvalidAccessKeyId.NotFound): counted under its code, not retried, logged once', withHarnesses(async (start) => {
+  test('credentials rejected (InvalidAccessKeyId.NotFound): counted under its code, not retried, logged once', withRigs(async (start) => {
     const h = await start({
+      secrets: 'distinctive',
+      noWatch: false,
       tag: 'badkey',
       serviceKeys: 'unknown-key',
       scenario: { tasks: [simTask('6301', 'Success', 1), simTask('6302', 'Success', 1)] },
@@ -116,7 +120,7 @@ describe.concurrent('fault matrix', () => {
     });
     const code = 'InvalidAccessKeyId.NotFound';
     // Between cycles every call the simulator saw has been counted by the exporter.
-    const s = await h.until((x) => cycles(x) >= 3 && calls(x, code) === 2 * cycles(x) && h.sim!.counts().total === calls(x, code), 10_000, 'three rejected cycles');
+    const s = await h.until((x) => cyclesFinished(x) >= 3 && calls(x, code) === 2 * cyclesFinished(x) && h.sim!.counts().total === calls(x, code), 'three rejected cycles', 10_000);
     const sim = h.sim!.counts();
     expect(sim.signatureFailures).toBe(sim.total);
     expect(sim.byOutcome).toEqual({ [code]: sim.total });
@@ -129,13 +133,15 @@ describe.concurrent('fault matrix', () => {
     expect(await healthy(h)).toBe(true);
   }));
 
-  test('a status never seen before: unknown stateset 1, logged once (not per cycle)', withHarnesses(async (start) => {
+  test('a status never seen before: unknown stateset 1, logged once (not per cycle)', withRigs(async (start) => {
     const h = await start({
+      secrets: 'distinctive',
+      noWatch: false,
       tag: 'unknown',
       scenario: { tasks: [simTask('6501', 'Success', 1, { faults: [{ kind: 'undocumented_status', status: 'Paused' }] }), simTask('6502', 'Success', 1)] },
       config: (endpoint) => exporterYaml({ endpoint, schedule: EVERY_SECOND, extra: FAST, tasks: ['6501', '6502'] }),
     });
-    const s = await h.until((x) => cycles(x) >= 4, 10_000, 'four cycles');
+    const s = await h.until((x) => cyclesFinished(x) >= 4, 'four cycles', 10_000);
     expect(select(s, 'aliyun_sas_scan_task_status', { task_id: '6501' }).map((x) => `${x.labels.status}=${x.value}`).sort()).toEqual([
       'failed=0',
       'init=0',
@@ -157,7 +163,7 @@ describe.concurrent('configuration file broken while running', () => {
   const good = (endpoint: string) => exporterYaml({ endpoint, schedule: EVERY_SECOND, extra: FAST, tasks: ['6601', '6602'] });
 
   /** The exporter keeps polling: new calls for the active task within a few seconds. */
-  async function keepsPolling(h: Harness): Promise<void> {
+  async function keepsPolling(h: Rig): Promise<void> {
     h.sim!.resetCounts();
     const t0 = Date.now();
     while ((h.sim!.counts().byTask['6601']?.total ?? 0) < 2) {
@@ -166,10 +172,10 @@ describe.concurrent('configuration file broken while running', () => {
     }
   }
 
-  test('deleted, truncated to empty, replaced by a directory: running config stays, reload metric 0, polling goes on', withHarnesses(async (start) => {
-    const h = await start({ tag: 'brokenfile', scenario, config: good });
-    const s0 = await h.until((s) => statusOf(s, '6601') === 'processing' && statusOf(s, '6602') === 'success', 5000, 'first cycle');
-    let ts = num(s0, RELOAD_TS);
+  test('deleted, truncated to empty, replaced by a directory: running config stays, reload metric 0, polling goes on', withRigs(async (start) => {
+    const h = await start({ secrets: 'distinctive', noWatch: false, tag: 'brokenfile', scenario, config: good });
+    const s0 = await h.until((s) => statusOf(s, '6601') === 'processing' && statusOf(s, '6602') === 'success', 'first cycle', 5000);
+    let ts = sum(s0, RELOAD_TS);
     const cases: { what: string; breakIt: () => Promise<void>; mendIt: () => Promise<void>; says: string }[] = [
       { what: 'deleted', breakIt: () => rm(h.configFile), mendIt: () => writeFile(h.configFile, good(h.endpoint)), says: 'no such file' },
       { what: 'truncated', breakIt: () => writeFile(h.configFile, ''), mendIt: () => writeFile(h.configFile, good(h.endpoint)), says: 'the file is empty' },
@@ -195,45 +201,47 @@ describe.concurrent('configuration file broken while running', () => {
       expect(line, c.what).toContain(c.says);
       await keepsPolling(h);
       const s = await h.scrape();
-      expect(num(s, RELOAD_OK), c.what).toBe(0);
-      expect(num(s, RELOAD_TS), c.what).toBe(ts);
+      expect(sum(s, RELOAD_OK), c.what).toBe(0);
+      expect(sum(s, RELOAD_TS), c.what).toBe(ts);
       expect(configuredTaskIds(s), c.what).toEqual(new Set(['6601', '6602']));
       expect(statusOf(s, '6601'), c.what).toBe('processing');
       expect(await healthy(h)).toBe(true);
 
       // The same content as before comes back: that is a change from "broken", so it reloads.
       await c.mendIt();
-      const back = await h.until((x) => num(x, RELOAD_OK) === 1, 5000, `reload after ${c.what}`);
-      expect(num(back, RELOAD_TS), c.what).toBeGreaterThan(ts);
-      ts = num(back, RELOAD_TS);
+      const back = await h.until((x) => sum(x, RELOAD_OK) === 1, `reload after ${c.what}`, 5000);
+      expect(sum(back, RELOAD_TS), c.what).toBeGreaterThan(ts);
+      ts = sum(back, RELOAD_TS);
     }
     expect(h.exporter.exitCode).toBeNull();
   }));
 
-  test.skipIf(process.getuid?.() === 0)('made unreadable (chmod 000): running config stays, reload metric 0 (skipped as root: chmod denies root nothing)', withHarnesses(async (start) => {
-    const h = await start({ tag: 'chmod', scenario, config: good });
-    await h.until((s) => statusOf(s, '6601') === 'processing', 5000, 'first cycle');
+  test.skipIf(process.getuid?.() === 0)('made unreadable (chmod 000): running config stays, reload metric 0 (skipped as root: chmod denies root nothing)', withRigs(async (start) => {
+    const h = await start({ secrets: 'distinctive', noWatch: false, tag: 'chmod', scenario, config: good });
+    await h.until((s) => statusOf(s, '6601') === 'processing', 'first cycle', 5000);
     await chmod(h.configFile, 0o000);
     h.sighup(); // a mode change alone is no content change for the watcher
     await h.untilLogged('configuration reload failed', 1);
     expect(h.output).toContain('permission denied');
     await keepsPolling(h);
-    expect(num(await h.scrape(), RELOAD_OK)).toBe(0);
+    expect(sum(await h.scrape(), RELOAD_OK)).toBe(0);
     await chmod(h.configFile, 0o644);
     h.sighup();
-    await h.until((x) => num(x, RELOAD_OK) === 1, 5000, 'reload after chmod back');
+    await h.until((x) => sum(x, RELOAD_OK) === 1, 'reload after chmod back', 5000);
   }));
 });
 
 describe.concurrent('reload storms and scrapes during reloads', () => {
-  test('50 SIGHUPs in a burst: still up, reload metric 1, series count exact', withHarnesses(async (start) => {
+  test('50 SIGHUPs in a burst: still up, reload metric 1, series count exact', withRigs(async (start) => {
     const h = await start({
+      secrets: 'distinctive',
+      noWatch: false,
       tag: 'storm',
       scenario: { tasks: [simTask('6701', 'Success', 2), simTask('6702', 'Failed', 1), simTask('6703', 'Processing', 1), simTask('6704', 'Success', 3)] },
       config: (endpoint) => exporterYaml({ endpoint, schedule: EVERY_SECOND, extra: FAST, tasks: ['6701', '6702', '6703'] }),
       args: ['--no-config.watch'],
     });
-    await h.until((s) => statusOf(s, '6703') === 'processing', 5000, 'first cycle');
+    await h.until((s) => statusOf(s, '6703') === 'processing', 'first cycle', 5000);
     await h.writeConfig(exporterYaml({ endpoint: h.endpoint, schedule: EVERY_SECOND, extra: FAST, tasks: ['6701', '6702', '6704'] }));
     for (let i = 0; i < 50; i++) h.sighup();
     // Signals may coalesce; each one received is one serialised reload.
@@ -249,9 +257,9 @@ describe.concurrent('reload storms and scrapes during reloads', () => {
     expect(h.count('configuration reload failed')).toBe(0);
     expect(h.count('added=1 removed=1')).toBe(1); // the first applies the change, the rest find nothing to do
     expect(await healthy(h)).toBe(true);
-    const s = await h.until((x) => statusOf(x, '6704') === 'success', 5000, 'the added task');
-    expect(num(s, RELOAD_OK)).toBe(1);
-    expect(num(s, 'aliyun_sas_tasks')).toBe(3);
+    const s = await h.until((x) => statusOf(x, '6704') === 'success', 'the added task', 5000);
+    expect(sum(s, RELOAD_OK)).toBe(1);
+    expect(sum(s, 'aliyun_sas_tasks')).toBe(3);
     // Per task: info 1 + status 5 + targets-by-type 2 + poll_success 1 + last_success 1 + status_change 1 = 11, plus one per target.
     const perTask = select(s, 'aliyun_sas_scan_task_info').length;
     expect(perTask).toBe(3);
@@ -261,10 +269,12 @@ describe.concurrent('reload storms and scrapes during reloads', () => {
     expect(taskIdsWithSeries(s)).toEqual(new Set(['6701', '6702', '6704']));
   }));
 
-  test('parallel scrapes while two configurations alternate: every scrape complete and valid, its task set exactly one of the two', withHarnesses(async (start) => {
+  test('parallel scrapes while two configurations alternate: every scrape complete and valid, its task set exactly one of the two', withRigs(async (start) => {
     const A = ['6801', '6802', '6803', '6804'];
     const B = ['6805', '6806', '6807'];
     const h = await start({
+      secrets: 'distinctive',
+      noWatch: false,
       tag: 'alternate',
       scenario: { tasks: [...A, ...B].map((id, i) => simTask(id, i % 2 ? 'Success' : 'Processing', 1 + (i % 3))) },
       config: (endpoint) => exporterYaml({ endpoint, schedule: EVERY_SECOND, extra: FAST, tasks: A }),
@@ -332,19 +342,21 @@ describe.concurrent('reload storms and scrapes during reloads', () => {
 
 describe.sequential('timed: big answers and the API budget', () => {
   // Timed: runs alone, not beside the concurrent tests above.
-  test('TargetInfo of 10,000 targets: 10,000 target_info series, and the scrape stays fast', withHarnesses(async (start) => {
+  test('TargetInfo of 10,000 targets: 10,000 target_info series, and the scrape stays fast', withRigs(async (start) => {
     const h = await start({
+      secrets: 'distinctive',
+      noWatch: false,
       tag: 'bigtarget',
       scenario: { tasks: [simTask('6401', 'Processing', 10_000), simTask('6402', 'Success', 1)] },
       config: (endpoint) => exporterYaml({ endpoint, schedule: EVERY_SECOND, extra: FAST, tasks: ['6401', '6402'] }),
     });
-    const s = await h.until((x) => statusOf(x, '6401') === 'processing' && cycles(x) >= 2, 10_000, 'two cycles');
+    const s = await h.until((x) => statusOf(x, '6401') === 'processing' && cyclesFinished(x) >= 2, 'two cycles', 10_000);
     const rows = select(s, 'aliyun_sas_scan_task_target_info', { task_id: '6401' });
     expect(rows.length).toBe(10_000);
     expect(new Set(rows.map((r) => r.labels.target)).size).toBe(10_000);
     expect(value(s, 'aliyun_sas_scan_task_targets', { task_id: '6401', target_type: 'uuid' })).toBe(10_000);
     expect(value(s, 'aliyun_sas_scan_task_targets', { task_id: '6401', target_type: 'groupId' })).toBe(0);
-    expect(select(s, 'aliyun_sas_target_info_errors_total')).toEqual([]);
+    expect(select(s, 'aliyun_sas_target_info_errors_total').filter((x) => x.value !== 0)).toEqual([]);
 
     // Scrapes while the exporter keeps re-polling and re-rendering the big task every second.
     const ms: number[] = [];
@@ -368,9 +380,11 @@ describe.sequential('timed: big answers and the API budget', () => {
     expect(statusOf(await h.scrape(), '6402')).toBe('success');
   }));
 
-  test('calls per second never exceed qps + burst', withHarnesses(async (start) => {
+  test('calls per second never exceed qps + burst', withRigs(async (start) => {
     const tasks = Array.from({ length: 24 }, (_, i) => String(6901 + i));
     const h = await start({
+      secrets: 'distinctive',
+      noWatch: false,
       tag: 'qps',
       scenario: { tasks: tasks.map((id) => simTask(id, 'Success', 1)) },
       config: (endpoint) =>
@@ -394,13 +408,15 @@ describe.sequential('timed: big answers and the API budget', () => {
     expect(c.total).toBeGreaterThanOrEqual(3 + 4 * 3);
     expect(c.throttledByQpsLimit).toBe(0);
     const s = await h.scrape();
-    expect(num(s, 'aliyun_sas_api_rate_limit_qps')).toBe(4);
-    expect(num(s, 'aliyun_sas_poll_cycles_total', { result: 'skipped' })).toBeGreaterThanOrEqual(1);
+    expect(sum(s, 'aliyun_sas_api_rate_limit_qps')).toBe(4);
+    expect(sum(s, 'aliyun_sas_poll_cycles_total', { result: 'skipped' })).toBeGreaterThanOrEqual(1);
   }));
 
-  test('service qps_limit below the budget: aliyun_sas_api_rate_limit_qps drops, throttled calls are counted, the rate recovers', withHarnesses(async (start) => {
+  test('service qps_limit below the budget: aliyun_sas_api_rate_limit_qps drops, throttled calls are counted, the rate recovers', withRigs(async (start) => {
     const tasks = Array.from({ length: 12 }, (_, i) => String(7001 + i));
     const h = await start({
+      secrets: 'distinctive',
+      noWatch: false,
       tag: 'aimd',
       scenario: { tasks: tasks.map((id) => simTask(id, 'Success', 1)), qps_limit: 2 },
       config: (endpoint) =>
@@ -415,30 +431,32 @@ describe.sequential('timed: big answers and the API budget', () => {
     const rates: number[] = [];
     const low = await h.until(
       (s) => {
-        rates.push(num(s, 'aliyun_sas_api_rate_limit_qps'));
-        return num(s, 'aliyun_sas_api_rate_limit_qps') < 6 && calls(s, 'Throttling.User') > 0;
+        rates.push(sum(s, 'aliyun_sas_api_rate_limit_qps'));
+        return sum(s, 'aliyun_sas_api_rate_limit_qps') < 6 && calls(s, 'Throttling.User') > 0;
       },
-      10_000,
       'the rate to drop',
+      10_000,
     );
-    expect(num(low, 'aliyun_sas_api_rate_limit_qps')).toBeLessThanOrEqual(3);
+    expect(sum(low, 'aliyun_sas_api_rate_limit_qps')).toBeLessThanOrEqual(3);
     // Every call the service throttled is counted under its code, and nothing else is.
-    const counted = await h.until((s) => calls(s, 'Throttling.User') === h.sim!.counts().throttledByQpsLimit, 5000, 'counts to agree');
+    const counted = await h.until((s) => calls(s, 'Throttling.User') === h.sim!.counts().throttledByQpsLimit, 'counts to agree', 5000);
     expect(h.sim!.counts().byOutcome['Throttling.User']).toBe(calls(counted, 'Throttling.User'));
     expect(select(counted, 'aliyun_sas_scan_task_poll_error_info').every((x) => x.labels.class === 'throttled' && x.labels.code === 'Throttling.User')).toBe(true);
 
     h.sim!.setQpsLimit(undefined);
     const t0 = Date.now();
-    const back = await h.until((s) => num(s, 'aliyun_sas_api_rate_limit_qps') === 6, 20_000, 'the rate to recover');
+    const back = await h.until((s) => sum(s, 'aliyun_sas_api_rate_limit_qps') === 6, 'the rate to recover', 20_000);
     console.info(`AIMD: rates seen while throttled ${[...new Set(rates)].join(' -> ')}; recovered to 6 in ${Date.now() - t0} ms`);
     const throttled = calls(back, 'Throttling.User');
     await sleep(1000);
     expect(calls(await h.scrape(), 'Throttling.User')).toBe(throttled);
   }));
 
-  test('retry.max_retries_per_cycle bounds the calls of a cycle with many failing tasks', withHarnesses(async (start) => {
+  test('retry.max_retries_per_cycle bounds the calls of a cycle with many failing tasks', withRigs(async (start) => {
     const tasks = Array.from({ length: 20 }, (_, i) => String(7101 + i));
     const h = await start({
+      secrets: 'distinctive',
+      noWatch: false,
       tag: 'retrybudget',
       scenario: { tasks: tasks.map((id) => simTask(id, 'Success', 1)), faults: [{ kind: 'server_error' }] },
       config: (endpoint) =>
@@ -451,17 +469,19 @@ describe.sequential('timed: big answers and the API budget', () => {
         }),
     });
     // Without the budget a cycle would make 20 x 3 = 60 calls; with it 20 + 5.
-    const s = await h.until((x) => failures(x) >= 3 && calls(x, 'ServerError') === 25 * failures(x) && h.sim!.counts().total === calls(x, 'ServerError'), 10_000, 'three whole cycles');
-    expect(num(s, 'aliyun_sas_poll_cycle_api_calls')).toBe(25);
-    expect(num(s, 'aliyun_sas_poll_cycle_tasks_polled')).toBe(20);
-    expect(cycles(s)).toBe(failures(s));
+    const s = await h.until((x) => failures(x) >= 3 && calls(x, 'ServerError') === 25 * failures(x) && h.sim!.counts().total === calls(x, 'ServerError'), 'three whole cycles', 10_000);
+    expect(sum(s, 'aliyun_sas_poll_cycle_api_calls')).toBe(25);
+    expect(sum(s, 'aliyun_sas_poll_cycle_tasks_polled')).toBe(20);
+    expect(cyclesFinished(s)).toBe(failures(s));
     expect(h.count('cycle retry budget spent')).toBeGreaterThan(0);
   }));
 
-  test('terminal tasks are not re-polled before terminal_recheck_interval: tasks_polled falls to the active count', withHarnesses(async (start) => {
+  test('terminal tasks are not re-polled before terminal_recheck_interval: tasks_polled falls to the active count', withRigs(async (start) => {
     const terminal = ['7201', '7202', '7203'];
     const active = ['7204', '7205'];
     const h = await start({
+      secrets: 'distinctive',
+      noWatch: false,
       tag: 'terminal',
       scenario: { tasks: [simTask('7201', 'Success', 1), simTask('7202', 'Failed', 1), simTask('7203', 'Success', 1), simTask('7204', 'Processing', 1), simTask('7205', 'init', 1)] },
       config: (endpoint) =>
@@ -473,9 +493,9 @@ describe.sequential('timed: big answers and the API budget', () => {
     const t0 = Date.now();
     while (Date.now() - t0 < 6500) {
       const s = await h.scrape();
-      polled.push(num(s, 'aliyun_sas_poll_cycle_tasks_polled'));
+      polled.push(sum(s, 'aliyun_sas_poll_cycle_tasks_polled'));
       for (const id of [...terminal, ...active]) {
-        const at = num(s, 'aliyun_sas_scan_task_last_success_timestamp_seconds', { task_id: id });
+        const at = sum(s, 'aliyun_sas_scan_task_last_success_timestamp_seconds', { task_id: id });
         const list = polls.get(id) ?? [];
         if (at > 0 && list[list.length - 1] !== at) list.push(at);
         polls.set(id, list);
@@ -496,7 +516,7 @@ describe.sequential('timed: big answers and the API budget', () => {
 });
 
 describe.concurrent('secrets', () => {
-  // The shared grep (test/helpers/secrets.ts) runs as every harness closes:
+  // The shared grep (test/support/secrets.ts) runs as every harness closes:
   // the output at --log.level=debug and every body scraped, for the secret
   // and the token in raw, URL-encoded, JSON, base64 and hex form. Every test
   // in this file gets it; these cases add the paths where an error message
@@ -518,15 +538,17 @@ describe.concurrent('secrets', () => {
     { serviceKeys: 'wrong-secret', sts: true, code: 'SignatureDoesNotMatch' },
     { serviceKeys: 'wrong-token', sts: true, code: 'InvalidSecurityToken.MismatchWithAccessKey' },
   ] as const)('neither secret nor STS token in the output or /metrics: $serviceKeys key (sts=$sts)', ({ serviceKeys, sts, code }) =>
-    withHarnesses(async (start) => {
+    withRigs(async (start) => {
       const h = await start({
+        secrets: 'distinctive',
+        noWatch: false,
         tag: `secret-${serviceKeys}`,
         sts,
         serviceKeys,
         scenario: { tasks: [simTask('7301', 'Success', 1)], faults: [{ kind: 'server_error', times: 2 }] },
         config: (endpoint) => exporterYaml({ endpoint, schedule: EVERY_SECOND, extra: FAST, tasks: ['7301', '7302'] }),
       });
-      await h.until((s) => cycles(s) >= 2 && calls(s, code) > 0, 5000, `two cycles with ${code}`);
+      await h.until((s) => cyclesFinished(s) >= 2 && calls(s, code) > 0, `two cycles with ${code}`, 5000);
       await h.writeConfig(exporterYaml({ endpoint: h.endpoint, schedule: NEVER, extra: FAST, tasks: ['7301'] }));
       h.sighup();
       await h.untilLogged('configuration reloaded', 1);

@@ -30,8 +30,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMap, isSeq, parse, parseDocument, type YAMLMap } from 'yaml';
 import { panelQueries, resolveVariables } from '../../deploy/grafana/dashboard.js';
 import { DEMO_CREDENTIALS, loadScenarioFile, startSimulator, type Scenario, type SimulatorHandle } from '../../src/simulator/index.js';
-import { ExporterProcess, ROOT } from '../helpers/exporterProcess.js';
-import { startAlertmanager, startPrometheus, toolGate, type AlertmanagerInstance, type PrometheusInstance, type Sample } from '../helpers/prometheus.js';
+import { ExporterProcess, ROOT } from '../support/exporter.js';
+import { startAlertmanager, startPrometheus, toolGate, type AlertmanagerInstance, type PrometheusInstance, type Sample } from '../support/prometheus.js';
 
 const JOB = 'aliyun-sas-exporter';
 const SHIPPED_RULES = path.join(ROOT, 'deploy/prometheus/rules.yml');

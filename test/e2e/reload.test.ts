@@ -2,33 +2,31 @@
  * Reloads end to end: the built exporter against the simulator, reloaded by
  * SIGHUP, by POST /-/reload and by changes of the file (in place, by rename,
  * by a Kubernetes ConfigMap symlink swap). Every exporter runs with a
- * distinctive STS secret and token at --log.level=debug; withHarnesses
+ * distinctive STS secret and token at --log.level=debug; withRigs
  * fails the test if either shows up in its output or in a scraped body
- * (test/helpers/secrets.ts), or if the exporter logged a bug.
+ * (test/support/secrets.ts), or if the exporter logged a bug.
  */
 import { mkdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
 import { describe, expect, test } from 'vitest';
-import { tempDir } from '../helpers/exporterProcess.js';
-import { parseExposition, statusOf, value } from '../helpers/exposition.js';
-import type { TestCredentials } from '../helpers/secrets.js';
+import { tempDir } from '../support/exporter.js';
+import { parseExposition, statusOf, value } from '../support/exposition.js';
+import type { TestCredentials } from '../support/secrets.js';
 import {
   configuredTaskIds,
-  cycles,
-  EVERY_SECOND,
-  exporterYaml,
-  withHarnesses,
-  NEVER,
-  num,
+  cyclesFinished,
   sameSet,
   seriesOf,
   simTask,
-  sleep,
+  sum,
   taskIdsWithSeries,
   taskSeries,
-} from '../helpers/hardening.js';
+  withRigs,
+} from '../support/rig.js';
+import { EVERY_SECOND, NEVER, exporterYaml } from '../support/yaml.js';
+import { sleep } from '../support/net.js';
 
 const RELOAD_OK = 'aliyun_sas_exporter_config_last_reload_successful';
 const RELOAD_TS = 'aliyun_sas_exporter_config_last_reload_success_timestamp_seconds';
@@ -59,8 +57,10 @@ async function waitFor(f: () => boolean, timeoutMs: number, what: string): Promi
 }
 
 describe('reload by SIGHUP', () => {
-  test('added tasks are polled at once, removed ones lose every series, unchanged ones keep their state; a new schedule applies', withHarnesses(async (start) => {
+  test('added tasks are polled at once, removed ones lose every series, unchanged ones keep their state; a new schedule applies', withRigs(async (start) => {
     const h = await start({
+      secrets: 'distinctive',
+      noWatch: false,
       tag: 'sighup',
       scenario: {
         tasks: [
@@ -74,7 +74,7 @@ describe('reload by SIGHUP', () => {
       config: (endpoint) => exporterYaml({ endpoint, extra: RECHECK_ALWAYS, schedule: NEVER, tasks: ['5101', { id: '5102', name: 'second' }, '5103', '5104'] }),
       args: ['--no-config.watch'],
     });
-    const s0 = await h.until((s) => statusOf(s, '5101') === 'success' && statusOf(s, '5102') === 'failed' && statusOf(s, '5103') === 'success', 5000, 'first cycle');
+    const s0 = await h.until((s) => statusOf(s, '5101') === 'success' && statusOf(s, '5102') === 'failed' && statusOf(s, '5103') === 'success', 'first cycle', 5000);
     // The tasks about to be removed carry every per-task family between them.
     const removedFamilies = new Set(s0.filter((s) => s.labels.task_id === '5103' || s.labels.task_id === '5104').map((s) => s.name));
     expect([...removedFamilies].sort()).toEqual([...TASK_FAMILIES].sort());
@@ -86,7 +86,7 @@ describe('reload by SIGHUP', () => {
     const tookMs = await waitFor(() => (h.sim!.counts().byTask['5105']?.total ?? 0) >= 1, 3000, 'the added task to be polled');
     expect(tookMs).toBeLessThan(1200);
 
-    const s1 = await h.until((s) => statusOf(s, '5105') === 'processing', 5000, 'the added task status');
+    const s1 = await h.until((s) => statusOf(s, '5105') === 'processing', 'the added task status', 5000);
     expect(taskIdsWithSeries(s1)).toEqual(new Set(['5101', '5102', '5105']));
     for (const gone of ['5103', '5104']) expect(s1.filter((s) => s.labels.task_id === gone)).toEqual([]);
     // Unchanged tasks: state carried over, not re-polled (only the added task was).
@@ -95,53 +95,55 @@ describe('reload by SIGHUP', () => {
     expect(value(s1, 'aliyun_sas_scan_task_info', { task_id: '5102' })).toBe(1);
     expect(s1.find((s) => s.name === 'aliyun_sas_scan_task_info' && s.labels.task_id === '5102')?.labels.task_name).toBe('renamed');
     expect(Object.keys(h.sim!.counts().byTask)).toEqual(['5105']);
-    expect(num(s1, 'aliyun_sas_tasks')).toBe(3);
-    expect(num(s1, RELOAD_OK)).toBe(1);
+    expect(sum(s1, 'aliyun_sas_tasks')).toBe(3);
+    expect(sum(s1, RELOAD_OK)).toBe(1);
     expect(h.output).toMatch(/msg="configuration reloaded" trigger=SIGHUP tasks=3 added=1 removed=2/);
 
     // Schedule: yearly -> every second -> yearly, measured at the simulator.
-    const changedAt = num(s1, 'aliyun_sas_scan_task_status_change_timestamp_seconds', { task_id: '5101' });
-    const lastOk = num(s1, 'aliyun_sas_scan_task_last_success_timestamp_seconds', { task_id: '5101' });
+    const changedAt = sum(s1, 'aliyun_sas_scan_task_status_change_timestamp_seconds', { task_id: '5101' });
+    const lastOk = sum(s1, 'aliyun_sas_scan_task_last_success_timestamp_seconds', { task_id: '5101' });
     h.sim!.resetCounts();
     await sleep(1500);
     expect(h.sim!.counts().total).toBe(0); // before: nothing polls
 
     await h.writeConfig(exporterYaml({ endpoint: h.endpoint, extra: RECHECK_ALWAYS, schedule: EVERY_SECOND, tasks: ['5101', { id: '5102', name: 'renamed' }, '5105'] }));
-    const before = cycles(await h.scrape());
+    const before = cyclesFinished(await h.scrape());
     h.sighup();
     await h.untilLogged('msg="configuration reloaded"', 2);
     h.sim!.resetCounts();
     await sleep(3000);
     const fast = h.sim!.counts();
     const s2 = await h.scrape();
-    expect(cycles(s2) - before).toBeGreaterThanOrEqual(2);
+    expect(cyclesFinished(s2) - before).toBeGreaterThanOrEqual(2);
     expect(fast.total).toBeGreaterThanOrEqual(2 * 3);
     for (const id of ['5101', '5102', '5105']) expect(fast.byTask[id]?.total ?? 0).toBeGreaterThanOrEqual(2);
     // Polled again, same status: the status-change time is the original one.
-    expect(num(s2, 'aliyun_sas_scan_task_status_change_timestamp_seconds', { task_id: '5101' })).toBe(changedAt);
-    expect(num(s2, 'aliyun_sas_scan_task_last_success_timestamp_seconds', { task_id: '5101' })).toBeGreaterThan(lastOk);
+    expect(sum(s2, 'aliyun_sas_scan_task_status_change_timestamp_seconds', { task_id: '5101' })).toBe(changedAt);
+    expect(sum(s2, 'aliyun_sas_scan_task_last_success_timestamp_seconds', { task_id: '5101' })).toBeGreaterThan(lastOk);
 
     await h.writeConfig(exporterYaml({ endpoint: h.endpoint, extra: RECHECK_ALWAYS, schedule: NEVER, tasks: ['5101', { id: '5102', name: 'renamed' }, '5105'] }));
     h.sighup();
     await h.untilLogged('msg="configuration reloaded"', 3);
     await sleep(1100); // a cycle started by the old ticker just before may still finish
     h.sim!.resetCounts();
-    const c3 = cycles(await h.scrape());
+    const c3 = cyclesFinished(await h.scrape());
     await sleep(2500);
     expect(h.sim!.counts().total).toBe(0); // after: the every-second ticker is gone
-    expect(cycles(await h.scrape())).toBe(c3);
+    expect(cyclesFinished(await h.scrape())).toBe(c3);
   }));
 
-  test('bad files are rejected whole: running config and series stay, reload metric 0, file and line logged; a good one restores 1', withHarnesses(async (start) => {
+  test('bad files are rejected whole: running config and series stay, reload metric 0, file and line logged; a good one restores 1', withRigs(async (start) => {
     const h = await start({
+      secrets: 'distinctive',
+      noWatch: false,
       tag: 'badfile',
       scenario: { tasks: [simTask('5501', 'Success', 2), simTask('5502', 'Failed', 1), simTask('5503', 'Processing', 1), simTask('5599', 'Success', 1)] },
       config: (endpoint) => exporterYaml({ endpoint, schedule: NEVER, tasks: ['5501', '5502'] }),
       args: ['--no-config.watch'],
     });
-    const s0 = await h.until((s) => statusOf(s, '5501') === 'success' && statusOf(s, '5502') === 'failed', 5000, 'first cycle');
-    const ts0 = num(s0, RELOAD_TS);
-    expect(num(s0, RELOAD_OK)).toBe(1);
+    const s0 = await h.until((s) => statusOf(s, '5501') === 'success' && statusOf(s, '5502') === 'failed', 'first cycle', 5000);
+    const ts0 = sum(s0, RELOAD_TS);
+    expect(sum(s0, RELOAD_OK)).toBe(1);
     expect(ts0).toBeGreaterThan(0);
     const base = exporterYaml({ endpoint: h.endpoint, schedule: NEVER, tasks: ['5501', '5599'] });
     // Each bad file would also add 5599 and drop 5502 if it were half applied.
@@ -149,15 +151,17 @@ describe('reload by SIGHUP', () => {
       { kind: 'YAML syntax', yaml: base + 'concurrency: 2: 3\n', line: base.split('\n').length, says: /YAML syntax/ },
       { kind: 'unknown key', yaml: base + 'bogus_key: 1\n', line: base.split('\n').length, says: /bogus_key: unknown key/ },
       { kind: 'duplicate ID', yaml: base + '  - 5501\n', line: base.split('\n').length, says: /duplicate task ID 5501/ },
+      // Valid to node-cron's validate(), refused by its scheduler: once it wedged every later reload.
+      { kind: 'a schedule that never fires', yaml: base.replace(`schedule: "${NEVER}"`, 'schedule: "0 0 31W 2 *"'), line: 3, says: /schedule: \\"0 0 31W 2 \*\\" cannot be scheduled/ },
     ];
     for (const [i, b] of bad.entries()) {
       await h.writeConfig(b.yaml);
       h.sighup();
       await h.untilLogged('configuration reload failed', i + 1);
       const s = await h.scrape();
-      expect(num(s, RELOAD_OK), b.kind).toBe(0);
-      expect(num(s, RELOAD_TS), b.kind).toBe(ts0);
-      expect(num(s, 'aliyun_sas_tasks'), b.kind).toBe(2);
+      expect(sum(s, RELOAD_OK), b.kind).toBe(0);
+      expect(sum(s, RELOAD_TS), b.kind).toBe(ts0);
+      expect(sum(s, 'aliyun_sas_tasks'), b.kind).toBe(2);
       expect(taskSeries(s), b.kind).toEqual(taskSeries(s0));
       const line = h.output.split('\n').filter((l) => l.includes('configuration reload failed'))[i]!;
       expect(line, b.kind).toContain(`${h.configFile}:${b.line}:`);
@@ -168,18 +172,25 @@ describe('reload by SIGHUP', () => {
 
     await h.writeConfig(exporterYaml({ endpoint: h.endpoint, schedule: NEVER, tasks: ['5501', '5503'] }));
     h.sighup();
-    const s1 = await h.until((s) => num(s, RELOAD_OK) === 1 && statusOf(s, '5503') === 'processing', 5000, 'the good file');
-    expect(num(s1, RELOAD_TS)).toBeGreaterThan(ts0);
+    const s1 = await h.until((s) => sum(s, RELOAD_OK) === 1 && statusOf(s, '5503') === 'processing', 'the good file', 5000);
+    expect(sum(s1, RELOAD_TS)).toBeGreaterThan(ts0);
     expect(configuredTaskIds(s1)).toEqual(new Set(['5501', '5503']));
     expect(seriesOf(s1, '5501')).toEqual(seriesOf(s0, '5501'));
+    // And the next reload is applied as well: nothing is left stuck in the reload queue.
+    await h.writeConfig(exporterYaml({ endpoint: h.endpoint, schedule: NEVER, tasks: ['5503'] }));
+    h.sighup();
+    await h.until((s) => sameSet(configuredTaskIds(s), ['5503']), 'the next good file', 5000);
+    expect(h.output).not.toMatch(/unhandled promise rejection/);
   }));
 
-  test('--web.config.file is reloaded with the rest: basic_auth_users added by SIGHUP guards /metrics', withHarnesses(async (start) => {
+  test('--web.config.file is reloaded with the rest: basic_auth_users added by SIGHUP guards /metrics', withRigs(async (start) => {
     const webDir = await tempDir('sas-webcfg-');
     const webFile = path.join(webDir, 'web.yaml');
     try {
       await writeFile(webFile, 'http_server_config:\n  headers:\n    X-Frame-Options: deny\n');
       const h = await start({
+        secrets: 'distinctive',
+        noWatch: false,
         tag: 'webcfg',
         scenario: { tasks: [simTask('5601', 'Success', 1), simTask('5602', 'Failed', 1)] },
         config: (endpoint) => exporterYaml({ endpoint, schedule: NEVER, tasks: ['5601'] }),
@@ -219,7 +230,7 @@ describe('reload by SIGHUP', () => {
       const still = await get('prometheus:prom-password');
       expect(still.status).toBe(200);
       const s = parseExposition(still.body);
-      expect(num(s, RELOAD_OK)).toBe(0);
+      expect(sum(s, RELOAD_OK)).toBe(0);
       expect(configuredTaskIds(s)).toEqual(new Set(['5601', '5602']));
 
       // And back: auth removed, good again.
@@ -228,7 +239,7 @@ describe('reload by SIGHUP', () => {
       await h.untilLogged('msg="configuration reloaded"', 2);
       const open = await get();
       expect(open.status).toBe(200);
-      expect(num(parseExposition(open.body), RELOAD_OK)).toBe(1);
+      expect(sum(parseExposition(open.body), RELOAD_OK)).toBe(1);
     } finally {
       await rm(webDir, { recursive: true, force: true });
     }
@@ -236,7 +247,7 @@ describe('reload by SIGHUP', () => {
 });
 
 describe('SIGHUP during start-up', () => {
-  test('a SIGHUP while credentials are still being fetched does not kill the exporter; the reload runs once it is up', withHarnesses(async (start) => {
+  test('a SIGHUP while credentials are still being fetched does not kill the exporter; the reload runs once it is up', withRigs(async (start) => {
     // The credential chain's last link, ALIBABA_CLOUD_CREDENTIALS_URI, held open by the test: start-up waits on it.
     let creds: TestCredentials | undefined;
     let release!: () => void;
@@ -254,6 +265,8 @@ describe('SIGHUP during start-up', () => {
     const home = await tempDir('sas-home-');
     try {
       const h = await start({
+        secrets: 'distinctive',
+        noWatch: false,
         tag: 'earlyhup',
         scenario: { tasks: [simTask('5701', 'Success', 1), simTask('5702', 'Failed', 1)] },
         config: (endpoint) => exporterYaml({ endpoint, schedule: NEVER, tasks: ['5701'] }),
@@ -278,7 +291,7 @@ describe('SIGHUP during start-up', () => {
       expect(h.exporter.child.exitCode, h.output).toBeNull();
       release();
       await h.exporter.waitUntil('/-/ready', 10_000);
-      const s = await h.until((x) => statusOf(x, '5702') === 'failed', 5000, 'the task added by the early reload');
+      const s = await h.until((x) => statusOf(x, '5702') === 'failed', 'the task added by the early reload', 5000);
       expect(configuredTaskIds(s)).toEqual(new Set(['5701', '5702']));
       expect(h.output).toMatch(/msg="credentials found" /);
       expect(h.output).toMatch(/msg="configuration reloaded" trigger=SIGHUP tasks=2 added=1/);
@@ -293,11 +306,11 @@ describe('SIGHUP during start-up', () => {
 });
 
 describe('reload by POST /-/reload', () => {
-  test('works with --web.enable-lifecycle (200, 500 for a bad file) and answers 403 without it', withHarnesses(async (start) => {
+  test('works with --web.enable-lifecycle (200, 500 for a bad file) and answers 403 without it', withRigs(async (start) => {
     const scenario = { tasks: [simTask('5201', 'Success', 1), simTask('5202', 'Failed', 2)] };
     const [on, off] = await Promise.all([
-      start({ tag: 'lifecycle-on', scenario, config: (endpoint) => exporterYaml({ endpoint, schedule: NEVER, tasks: ['5201'] }), args: ['--no-config.watch', '--web.enable-lifecycle'] }),
-      start({ tag: 'lifecycle-off', scenario, config: (endpoint) => exporterYaml({ endpoint, schedule: NEVER, tasks: ['5201'] }), args: ['--no-config.watch'] }),
+      start({ secrets: 'distinctive', noWatch: false, tag: 'lifecycle-on', scenario, config: (endpoint) => exporterYaml({ endpoint, schedule: NEVER, tasks: ['5201'] }), args: ['--no-config.watch', '--web.enable-lifecycle'] }),
+      start({ secrets: 'distinctive', noWatch: false, tag: 'lifecycle-off', scenario, config: (endpoint) => exporterYaml({ endpoint, schedule: NEVER, tasks: ['5201'] }), args: ['--no-config.watch'] }),
     ]);
     const post = async (h: typeof on) => {
       const r = await fetch(`${h.exporter.base}/-/reload`, { method: 'POST' });
@@ -307,8 +320,8 @@ describe('reload by POST /-/reload', () => {
     await on.writeConfig(exporterYaml({ endpoint: on.endpoint, schedule: NEVER, tasks: ['5201', '5202'] }));
     const r1 = await post(on);
     expect(r1).toEqual({ status: 200, body: 'Configuration reloaded\n' });
-    const s1 = await on.until((s) => statusOf(s, '5202') === 'failed', 5000, 'the added task');
-    expect(num(s1, RELOAD_OK)).toBe(1);
+    const s1 = await on.until((s) => statusOf(s, '5202') === 'failed', 'the added task', 5000);
+    expect(sum(s1, RELOAD_OK)).toBe(1);
     expect(on.output).toMatch(/msg="configuration reloaded" trigger=http tasks=2 added=1/);
     expect((await fetch(`${on.exporter.base}/-/reload`)).status).toBe(405);
 
@@ -318,7 +331,7 @@ describe('reload by POST /-/reload', () => {
     // The answer says where to look, never what the file holds; the log has file and line.
     expect(r2.body).toBe('Failed to reload the configuration; the reason is in the exporter log\n');
     expect(on.output).toContain(`${on.configFile}:`);
-    expect(num(await on.scrape(), RELOAD_OK)).toBe(0);
+    expect(sum(await on.scrape(), RELOAD_OK)).toBe(0);
 
     await off.writeConfig(exporterYaml({ endpoint: off.endpoint, schedule: NEVER, tasks: ['5201', '5202'] }));
     const r3 = await post(off);
@@ -335,16 +348,16 @@ describe('reload by POST /-/reload', () => {
 describe('reload on file change', () => {
   const reloadsByWatch = (h: { count(n: string): number }) => h.count('msg="configuration reloaded" trigger="file change"');
 
-  test('rewritten in place, replaced by rename; an identical rewrite reloads nothing', withHarnesses(async (start) => {
+  test('rewritten in place, replaced by rename; an identical rewrite reloads nothing', withRigs(async (start) => {
     const scenario = { tasks: ['5301', '5302', '5303', '5304'].map((id) => simTask(id, 'Success', 1)) };
-    const h = await start({ tag: 'watch', scenario, config: (endpoint) => exporterYaml({ endpoint, schedule: NEVER, tasks: ['5301'] }) });
-    await h.until((s) => statusOf(s, '5301') === 'success', 5000, 'first cycle');
+    const h = await start({ secrets: 'distinctive', noWatch: false, tag: 'watch', scenario, config: (endpoint) => exporterYaml({ endpoint, schedule: NEVER, tasks: ['5301'] }) });
+    await h.until((s) => statusOf(s, '5301') === 'success', 'first cycle', 5000);
     const inode = (await stat(h.configFile)).ino;
 
     // In place: same inode, truncated and written.
     await writeFile(h.configFile, exporterYaml({ endpoint: h.endpoint, schedule: NEVER, tasks: ['5301', '5302'] }));
     expect((await stat(h.configFile)).ino).toBe(inode);
-    await h.until((s) => sameSet(configuredTaskIds(s), ['5301', '5302']) && statusOf(s, '5302') === 'success', 5000, 'in-place rewrite');
+    await h.until((s) => sameSet(configuredTaskIds(s), ['5301', '5302']) && statusOf(s, '5302') === 'success', 'in-place rewrite', 5000);
     expect(reloadsByWatch(h)).toBe(1);
 
     // Editor style: a new file renamed over the old one.
@@ -352,14 +365,14 @@ describe('reload on file change', () => {
     await writeFile(tmp, exporterYaml({ endpoint: h.endpoint, schedule: NEVER, tasks: ['5301', '5303'] }));
     await rename(tmp, h.configFile);
     expect((await stat(h.configFile)).ino).not.toBe(inode);
-    await h.until((s) => sameSet(configuredTaskIds(s), ['5301', '5303']) && statusOf(s, '5303') === 'success', 5000, 'rename replace');
+    await h.until((s) => sameSet(configuredTaskIds(s), ['5301', '5303']) && statusOf(s, '5303') === 'success', 'rename replace', 5000);
     expect(reloadsByWatch(h)).toBe(1 + 1);
 
     // Editor style again, with a backup: old file moved away, new one written, backup deleted.
     await rename(h.configFile, `${h.configFile}~`);
     await writeFile(h.configFile, exporterYaml({ endpoint: h.endpoint, schedule: NEVER, tasks: ['5304'] }));
     await rm(`${h.configFile}~`);
-    await h.until((s) => sameSet(configuredTaskIds(s), ['5304']) && statusOf(s, '5304') === 'success', 5000, 'backup-and-write');
+    await h.until((s) => sameSet(configuredTaskIds(s), ['5304']) && statusOf(s, '5304') === 'success', 'backup-and-write', 5000);
 
     // The same bytes again (and a stray file in the directory): no reload.
     const reloads = h.count('msg="configuration reloaded"');
@@ -368,10 +381,10 @@ describe('reload on file change', () => {
     await sleep(800);
     expect(h.count('msg="configuration reloaded"')).toBe(reloads);
     expect(h.count('configuration reload failed')).toBe(0);
-    expect(num(await h.scrape(), RELOAD_OK)).toBe(1);
+    expect(sum(await h.scrape(), RELOAD_OK)).toBe(1);
   }));
 
-  test('Kubernetes ConfigMap: the ..data symlink swapped atomically', withHarnesses(async (start) => {
+  test('Kubernetes ConfigMap: the ..data symlink swapped atomically', withRigs(async (start) => {
     const scenario = { tasks: ['5401', '5402', '5403'].map((id) => simTask(id, 'Success', 1)) };
     let generation = 0;
     let mount = '';
@@ -388,13 +401,15 @@ describe('reload on file change', () => {
       if (previous) await rm(path.join(mount, previous), { recursive: true });
     };
     const h = await start({
+      secrets: 'distinctive',
+      noWatch: false,
       tag: 'configmap',
       scenario,
       // The harness writes a plain file first; it is turned into the ConfigMap layout below, before any reload.
       config: (ep) => exporterYaml({ endpoint: ep, schedule: NEVER, tasks: ['5401'] }),
       waitFor: 'ready',
     });
-    await h.until((s) => statusOf(s, '5401') === 'success', 5000, 'first cycle');
+    await h.until((s) => statusOf(s, '5401') === 'success', 'first cycle', 5000);
     mount = h.dir;
     endpoint = h.endpoint;
     // Same content as the running file, as a ConfigMap: exporter.yaml -> ..data/exporter.yaml.
@@ -405,10 +420,10 @@ describe('reload on file change', () => {
     expect(h.count('configuration reload')).toBe(0); // same content: nothing to do
 
     await publish(['5401', '5402']);
-    await h.until((s) => sameSet(configuredTaskIds(s), ['5401', '5402']) && statusOf(s, '5402') === 'success', 5000, 'first swap');
+    await h.until((s) => sameSet(configuredTaskIds(s), ['5401', '5402']) && statusOf(s, '5402') === 'success', 'first swap', 5000);
     await publish(['5403']);
-    const s = await h.until((x) => sameSet(configuredTaskIds(x), ['5403']) && statusOf(x, '5403') === 'success', 5000, 'second swap');
-    expect(num(s, RELOAD_OK)).toBe(1);
+    const s = await h.until((x) => sameSet(configuredTaskIds(x), ['5403']) && statusOf(x, '5403') === 'success', 'second swap', 5000);
+    expect(sum(s, RELOAD_OK)).toBe(1);
     expect(taskIdsWithSeries(s)).toEqual(new Set(['5403']));
     expect(h.count('msg="configuration reloaded" trigger="file change"')).toBe(2);
   }));

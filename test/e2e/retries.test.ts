@@ -7,15 +7,16 @@
  *   2021 throttled on the first 2 calls, then OK       2030 healthy
  */
 import { describe, expect, test, type TestContext } from 'vitest';
-import { select, statusOf, value, type Sample } from '../helpers/exposition.js';
-import { apiCalls, cyclesFinished, EVERY_SECOND, exporterConfig, loadFixture, NEVER, num, Rig } from '../helpers/e2eRig.js';
+import { select, statusOf, value, type Sample } from '../support/exposition.js';
+import { apiCalls, cyclesFinished, loadFixture, Rig, sum } from '../support/rig.js';
+import { EVERY_SECOND, NEVER, exporterYaml } from '../support/yaml.js';
 
 /** Starts a rig that is closed when the test ends (the tests run concurrently: each owns its rig). */
 async function start(ctx: TestContext, tasks: string[], opts: { schedule: string; maxAttempts: number; requestTimeout?: string }): Promise<Rig> {
   const rig = await Rig.start({
     scenario: await loadFixture('faults'),
     config: (endpoint) =>
-      exporterConfig({ endpoint, tasks, schedule: opts.schedule, requestTimeout: opts.requestTimeout ?? '500ms', retry: { maxAttempts: opts.maxAttempts, initialBackoff: '50ms', maxBackoff: '100ms' } }),
+      exporterYaml({ endpoint, tasks, schedule: opts.schedule, requestTimeout: opts.requestTimeout ?? '500ms', retry: { maxAttempts: opts.maxAttempts, initialBackoff: '50ms', maxBackoff: '100ms' } }),
   });
   ctx.onTestFinished(() => rig.close().then(() => undefined));
   return rig;
@@ -48,7 +49,7 @@ describe.concurrent('retries (retry.max_attempts: 3), one cycle', () => {
     expect(apiCalls(s, 'NoPermission')).toBe(1);
     expect(value(s, 'aliyun_sas_poll_cycle_api_calls')).toBe(3 + 3 + 1 + 3);
     expect(value(s, 'aliyun_sas_poll_cycle_tasks_polled')).toBe(4);
-    expect(num(s, 'aliyun_sas_poll_cycles_total', { result: 'partial' })).toBe(1);
+    expect(sum(s, 'aliyun_sas_poll_cycles_total', { result: 'partial' })).toBe(1);
     expect(cyclesFinished(s)).toBe(1);
     expect(rig.sim.counts().total).toBe(10);
   });
@@ -59,7 +60,7 @@ describe.concurrent('retries (retry.max_attempts: 3), one cycle', () => {
     expect(byTask(rig, '2020')).toEqual({ total: 1, byOutcome: { ServerError: 1 } });
     expect(byTask(rig, '2001')).toEqual({ total: 1, byOutcome: { NoPermission: 1 } });
     expect(value(s, 'aliyun_sas_scan_task_poll_success', { task_id: '2020' })).toBe(0);
-    expect(num(s, 'aliyun_sas_poll_cycles_total', { result: 'failure' })).toBe(1);
+    expect(sum(s, 'aliyun_sas_poll_cycles_total', { result: 'failure' })).toBe(1);
   });
 });
 
@@ -73,7 +74,7 @@ describe.concurrent('over many cycles', () => {
     expect(received).toBeLessThanOrEqual(cycles + 1);
     expect(apiCalls(s, 'NoPermission')).toBeGreaterThanOrEqual(cycles);
     expect(apiCalls(s, 'NoPermission')).toBeLessThanOrEqual(cycles + 1);
-    expect(num(s, 'aliyun_sas_poll_cycles_total', { result: 'failure' })).toBe(cycles);
+    expect(sum(s, 'aliyun_sas_poll_cycles_total', { result: 'failure' })).toBe(cycles);
     // One warning for a lasting failure, not one per cycle.
     expect(rig.exporter.output.split('\n').filter((l) => l.includes('msg="poll failed"') && l.includes('task_id=2001'))).toHaveLength(1);
   });
@@ -94,7 +95,7 @@ describe.concurrent('over many cycles', () => {
     }
     const lastOk = (s: Sample[]) => value(s, 'aliyun_sas_scan_task_last_success_timestamp_seconds', { task_id: '2030' })!;
     expect(lastOk(later)).toBeGreaterThan(lastOk(first));
-    expect(num(later, 'aliyun_sas_poll_cycles_total', { result: 'partial' })).toBe(cyclesFinished(later));
+    expect(sum(later, 'aliyun_sas_poll_cycles_total', { result: 'partial' })).toBe(cyclesFinished(later));
     expect(apiCalls(later, 'timeout')).toBeGreaterThanOrEqual(3);
     // Each cycle sent a new call to the hanging task: the previous one was given up.
     expect(byTask(rig, '2005').byOutcome.hang ?? 0).toBeGreaterThanOrEqual(cyclesFinished(later));

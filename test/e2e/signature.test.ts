@@ -9,8 +9,9 @@ import { gunzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, test, type TestContext } from 'vitest';
 import type { Scenario } from '../../src/simulator/index.js';
-import { select, statusOf, value } from '../helpers/exposition.js';
-import { apiCalls, credentialEnv, exporterConfig, loadFixture, Rig } from '../helpers/e2eRig.js';
+import { select, statusOf, value } from '../support/exposition.js';
+import { apiCalls, credentialEnv, loadFixture, Rig } from '../support/rig.js';
+import { exporterYaml } from '../support/yaml.js';
 
 const TASK = '4001';
 const DEMO = { id: 'LTAI-demo-access-key-id', secret: 'demo-access-key-secret' };
@@ -23,7 +24,7 @@ async function start(ctx: TestContext, env: Record<string, string>): Promise<Rig
     env: credentialEnv(env),
     // Debug logging: the most a log could ever give away.
     args: ['--log.level=debug'],
-    config: (endpoint) => exporterConfig({ endpoint, tasks: [TASK], retry: { maxAttempts: 1 } }),
+    config: (endpoint) => exporterYaml({ endpoint, tasks: [TASK], retry: { maxAttempts: 1 } }),
   });
   ctx.onTestFinished(() => rig.close().then(() => undefined));
   return rig;

@@ -8,8 +8,9 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
-import { ROOT, runToExit, tempDir, writeConfig } from '../helpers/exporterProcess.js';
-import { demoEnv, emptyEnv, exporterConfig, loadFixture, Rig } from '../helpers/e2eRig.js';
+import { ROOT, runToExit, tempDir, writeConfig } from '../support/exporter.js';
+import { demoEnv, emptyEnv, loadFixture, Rig } from '../support/rig.js';
+import { exporterYaml } from '../support/yaml.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -33,6 +34,7 @@ const BAD: BadConfig[] = [
   { name: 'duplicate task ID (5 and "5")', yaml: `${HEAD}tasks:\n  - 5\n  - "5"\n`, expect: /:5:\d+: tasks\[1\]: duplicate task ID 5 \(also tasks\[0\]\) at line 4/ },
   { name: 'unknown key', yaml: `${HEAD}schedul: "*/5 * * * * *"\ntasks: [1]\n`, expect: /:3:1: schedul: unknown key "schedul"/ },
   { name: 'bad cron expression', yaml: `${HEAD}schedule: "*/5 * *"\ntasks: [1]\n`, expect: /:3:\d+: schedule: "\*\/5 \* \*" is not a valid cron expression/ },
+  { name: 'cron expression whose day never comes', yaml: `${HEAD}schedule: "0 0 31W 2 *"\ntasks: [1]\n`, expect: /:3:\d+: schedule: "0 0 31W 2 \*" cannot be scheduled/ },
   { name: 'missing file', yaml: undefined, expect: /: cannot read the configuration file: no such file/ },
   { name: 'empty file', yaml: '', expect: /: the file is empty/ },
   { name: 'neither region nor endpoint', yaml: 'protocol: http\ntasks: [1]\n', expect: /:1:1: region: set region \(e\.g\. cn-shanghai\) or endpoint/ },
@@ -66,7 +68,7 @@ describe('no credentials at all', () => {
 
   test('empty environment, empty HOME, no ECS metadata: a clear start-up error, exit 1, no poll', async () => {
     const home = await tempDir('sas-e2e-home-');
-    const file = await writeConfig(dir, exporterConfig({ endpoint: sim.endpoint, tasks: ['4001'] }), 'nocreds.yaml');
+    const file = await writeConfig(dir, exporterYaml({ endpoint: sim.endpoint, tasks: ['4001'] }), 'nocreds.yaml');
     const r = await runToExit([`--config.file=${file}`], emptyEnv({ HOME: home, ALIBABA_CLOUD_ECS_METADATA_DISABLED: 'true' }));
     await rm(home, { recursive: true, force: true });
     expect(r.code, r.output).toBe(1);
@@ -106,7 +108,7 @@ describe.concurrent('shutdown', () => {
     const rig = await Rig.start({
       scenario: await loadFixture('faults'),
       waitFor: 'healthy',
-      config: (endpoint) => exporterConfig({ endpoint, tasks: ['2005', '2030'], requestTimeout: '60s' }),
+      config: (endpoint) => exporterYaml({ endpoint, tasks: ['2005', '2030'], requestTimeout: '60s' }),
     });
     try {
       await rig.until(() => (rig.sim.counts().byTask['2005']?.total ?? 0) >= 1, 'the hanging call in flight');
@@ -125,7 +127,7 @@ describe.concurrent('shutdown', () => {
   });
 
   test('SIGTERM when idle between cycles exits 0 too, after logging stopped', async () => {
-    const rig = await Rig.start({ scenario: await loadFixture('credentials'), config: (endpoint) => exporterConfig({ endpoint, tasks: ['4001'] }) });
+    const rig = await Rig.start({ scenario: await loadFixture('credentials'), config: (endpoint) => exporterYaml({ endpoint, tasks: ['4001'] }) });
     try {
       const started = Date.now();
       rig.exporter.child.kill('SIGTERM');

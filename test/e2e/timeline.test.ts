@@ -11,8 +11,10 @@ import { request } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Scenario } from '../../src/simulator/index.js';
-import { parseExposition, select, statusOf, value, type Sample } from '../helpers/exposition.js';
-import { ACTION, exporterConfig, loadFixture, ManualClock, num, Rig, seriesKey } from '../helpers/e2eRig.js';
+import { parseExposition, select, statusOf, value, type Sample } from '../support/exposition.js';
+import { ACTIONS } from '../../src/model/vocabulary.js';
+import { loadFixture, ManualClock, Rig, seriesKey, sum } from '../support/rig.js';
+import { exporterYaml } from '../support/yaml.js';
 
 const BIG = '9007199254740993';
 const BIG_ROUNDED = '9007199254740992'; // what a JS number would have made of it
@@ -40,7 +42,7 @@ describe('timeline: the exporter follows the scans through the real SDK', () => 
       scenario,
       now: clock.now,
       config: (endpoint) =>
-        exporterConfig({
+        exporterYaml({
           endpoint,
           tasks: [{ id: '1001', name: NAME_1001 }, '1002', '1003', '1004', '1005', '1006', '1007', { id: BIG, name: NAME_BIG }],
         }),
@@ -99,7 +101,7 @@ describe('timeline: the exporter follows the scans through the real SDK', () => 
     }
     // 1007 answers TargetInfo "[]": no target series, counted as an `empty` TargetInfo (README), status kept.
     expect(select(phase.C, 'aliyun_sas_scan_task_target_info', { task_id: '1007' })).toEqual([]);
-    expect(num(phase.C, 'aliyun_sas_target_info_errors_total', { reason: 'empty' })).toBeGreaterThanOrEqual(3);
+    expect(sum(phase.C, 'aliyun_sas_target_info_errors_total', { reason: 'empty' })).toBeGreaterThanOrEqual(3);
     expect(select(phase.C, 'aliyun_sas_target_info_errors_total').filter((s) => s.labels.reason !== 'empty' && s.value > 0)).toEqual([]);
   });
 
@@ -153,7 +155,7 @@ describe('timeline: the exporter follows the scans through the real SDK', () => 
     for (const id of ['1002', '1003', '1004', '1005', '1006', '1007']) expect(names[id], id).toBe('');
     expect(info.every((s) => s.value === 1)).toBe(true);
     expect(value(phase.C, 'aliyun_sas_tasks')).toBe(TASKS.length);
-    expect(num(phase.C, 'aliyun_sas_api_requests_total', { action: ACTION, code: 'OK' })).toBeGreaterThanOrEqual(3 * TASKS.length);
+    expect(sum(phase.C, 'aliyun_sas_api_requests_total', { action: ACTIONS.describeScanTaskProgress, code: 'OK' })).toBeGreaterThanOrEqual(3 * TASKS.length);
   });
 
   test('promtool check metrics finds nothing to report in the live /metrics body', async (ctx) => {

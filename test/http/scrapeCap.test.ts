@@ -33,6 +33,7 @@ class SlowResponse extends EventEmitter {
   end(): this {
     this.headersSent = true;
     this.ended = true;
+    this.emit('finish');
     return this;
   }
   flushed(): void {
@@ -93,5 +94,37 @@ describe('scrape cap (--web.max-requests)', () => {
     ok.flushed();
     expect((await scrape()).statusCode).toBe(200);
     expect(scraped).toEqual([200, 503, 200]);
+  });
+});
+
+describe('aliyun_sas_exporter_scrapes_total', () => {
+  it('counts every answer of the telemetry path by its status: refused by auth, failed, capped, served', async () => {
+    const scraped: number[] = [];
+    const self = { renderParts: async () => ({ volatile: '# TYPE x gauge\nx 1\n' }), scraped: (c: number) => void scraped.push(c) } as unknown as SelfMetrics;
+    const cache = new ExpositionCache(() => self.renderParts());
+    let deny = true;
+    const listener = createRequestListener({
+      telemetryPath: '/metrics',
+      cache,
+      self,
+      logger: silentLogger,
+      isReady: () => true,
+      auth: (_req, res, next) => {
+        if (!deny) return next();
+        res.statusCode = 401;
+        res.end();
+      },
+    });
+    const run = async (): Promise<void> => {
+      const res = new SlowResponse();
+      listener({ method: 'GET', url: '/metrics', headers: {}, socket: {} } as unknown as IncomingMessage, res as unknown as ServerResponse);
+      await expect.poll(() => res.ended).toBe(true);
+    };
+    await run();
+    deny = false;
+    await run();
+    cache.expose = () => Promise.reject(new Error('render failed'));
+    await run();
+    expect(scraped).toEqual([401, 200, 500]);
   });
 });

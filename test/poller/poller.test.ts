@@ -140,6 +140,17 @@ describe('Poller', () => {
     expect(t.observer.cycles[0]).toMatchObject({ result: 'failure', retriesDropped: 1 });
   });
 
+  it('counts the wait for a rate-limit token against the next tick: no retry starts after it', async () => {
+    const src = new FakeSource(SERVER_ERROR);
+    // One token a second: the retry would wait ~1 s for its token, past the tick 500 ms away.
+    const t = setup(['1'], src, { rateLimit: { qps: 1, burst: 1 }, retry: { maxAttempts: 3, initialBackoffMs: 100, maxBackoffMs: 100, maxRetriesPerCycle: 100 } });
+    t.ticker.setNext(t.now() + 500);
+    t.poller.start();
+    await t.idle();
+    expect(src.callsFor('1')).toBe(1);
+    expect(t.observer.cycles[0]).toMatchObject({ result: 'failure', retriesDropped: 1 });
+  });
+
   it('bounds retries per cycle over all tasks', async () => {
     const src = new FakeSource(SERVER_ERROR);
     const ids = Array.from({ length: 20 }, (_, i) => String(i + 1));
@@ -221,6 +232,20 @@ describe('Poller', () => {
     await t.idle();
     t.poller.configure(settings(['1'], { schedule: '*/5 * * * * *' }));
     expect(t.ticker.count()).toBe(1);
+  });
+
+  it('a schedule the ticker refuses leaves the running ticker and state untouched', async () => {
+    const t = setup(['1']);
+    t.poller.start();
+    await t.idle();
+    const before = t.ticker.count();
+    const refusing: TickerFactory = () => {
+      throw new Error('Could not find next matching date');
+    };
+    (t.poller as unknown as { tickerFactory: TickerFactory }).tickerFactory = refusing;
+    expect(() => t.poller.configure(settings(['1', '2'], { schedule: '0 0 31W 2 *' }))).toThrow(/next matching date/);
+    expect(t.ticker.count()).toBe(before);
+    expect(t.poller.current().tasks.map((x) => x.id)).toEqual(['1']);
   });
 
   it('stop() abandons backoff waits', async () => {

@@ -69,3 +69,41 @@ describe('RateLimiter under a stalled event loop', () => {
     await expect(rl.acquire(ac.signal)).rejects.toBeInstanceOf(AbortedError);
   });
 });
+
+describe('RateLimiter budget and throttling episodes', () => {
+  it('after a reload to a lower budget, a throttle never lifts the rate above it', () => {
+    const c = manualClock();
+    const rl = new RateLimiter({ qps: 5, burst: 5, now: c.now, sleep: c.sleep });
+    rl.reconfigure(0.1, 1);
+    expect(rl.currentQps).toBe(0.1);
+    rl.onThrottled();
+    expect(rl.currentQps).toBeLessThanOrEqual(0.1);
+    for (let i = 0; i < 100; i++) rl.onSuccess();
+    expect(rl.currentQps).toBe(0.1);
+  });
+
+  it('cuts once per throttling episode: throttles of calls sent before the cut change nothing', () => {
+    const c = manualClock();
+    const rl = new RateLimiter({ qps: 16, burst: 16, now: c.now, sleep: c.sleep });
+    // Four calls in flight at once, all throttled.
+    const sent = [rl.stamp(), rl.stamp(), rl.stamp(), rl.stamp()];
+    c.advance(50);
+    for (const at of sent) rl.onThrottled(at);
+    expect(rl.currentQps).toBe(8); // halved once, not 16x
+    // A call sent after the cut and throttled again is a new signal.
+    const later = rl.stamp();
+    c.advance(50);
+    rl.onThrottled(later);
+    expect(rl.currentQps).toBe(4);
+  });
+
+  it('estimates the wait for a token from the queue and the current rate', () => {
+    const c = manualClock();
+    const rl = new RateLimiter({ qps: 2, burst: 1, now: c.now, sleep: c.sleep });
+    expect(rl.waitEstimateMs()).toBe(0);
+    void rl.acquire();
+    expect(rl.waitEstimateMs()).toBe(500);
+    void rl.acquire(); // waits
+    expect(rl.waitEstimateMs()).toBe(1000);
+  });
+});

@@ -26,6 +26,11 @@ describe('parseTargetInfo', () => {
     const group = { type: 'groupId', name: 'web', target: 8812 };
     expect(parseTargetInfo([host, group])).toEqual({ ok: true, targets: [host, { type: 'groupId', name: 'web', target: '8812' }] });
   });
+  it('keeps one target per (type, target): duplicates would be identical series and a doubled count', () => {
+    const group = { type: 'groupId', name: 'web', target: '8812' };
+    const renamed = { ...host, name: 'other name' };
+    expect(parseTargetInfo([host, group, host, renamed, { ...group, target: 8812 }])).toEqual({ ok: true, targets: [host, group] });
+  });
   it('tolerates a missing name', () => {
     expect(parseTargetInfo([{ type: 'uuid', target: 'u1' }])).toEqual({ ok: true, targets: [{ type: 'uuid', target: 'u1', name: '' }] });
   });

@@ -6,7 +6,9 @@
  * Binaries come from PATH or /usr/bin (Debian: `apt-get install prometheus
  * prometheus-alertmanager`, which names the Alertmanager binary
  * prometheus-alertmanager). Tests use toolGate() to skip outside CI when a
- * binary is missing, and to fail in CI (CI set) where they are required.
+ * binary is missing, and to fail in CI (CI set) where they are required; the
+ * other Debian tools the deploy tests need (systemd-analyze, ...) go through
+ * the same gate.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,8 +16,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
+import { freePort, sleep } from './net.js';
 
-export type ToolName = 'prometheus' | 'promtool' | 'alertmanager' | 'amtool';
+export type ToolName = 'prometheus' | 'promtool' | 'alertmanager' | 'amtool' | 'systemd-analyze' | 'systemd-sysusers';
 
 /** Executable names tried for each tool, in order. */
 const CANDIDATES: Record<ToolName, readonly string[]> = {
@@ -23,6 +26,18 @@ const CANDIDATES: Record<ToolName, readonly string[]> = {
   promtool: ['promtool'],
   alertmanager: ['alertmanager', 'prometheus-alertmanager'],
   amtool: ['amtool'],
+  'systemd-analyze': ['systemd-analyze'],
+  'systemd-sysusers': ['systemd-sysusers'],
+};
+
+/** The Debian package that installs each tool. */
+const DEBIAN_PACKAGE: Record<ToolName, string> = {
+  prometheus: 'prometheus',
+  promtool: 'prometheus',
+  alertmanager: 'prometheus-alertmanager',
+  amtool: 'prometheus-alertmanager',
+  'systemd-analyze': 'systemd',
+  'systemd-sysusers': 'systemd',
 };
 
 const EXTRA_DIRS = ['/usr/bin', '/usr/local/bin', '/bin'];
@@ -36,9 +51,9 @@ function isExecutable(file: string): boolean {
   }
 }
 
-/** Absolute path of the tool, or undefined. `<TOOL>_BIN` (e.g. PROMTOOL_BIN) overrides the search. */
+/** Absolute path of the tool, or undefined. `<TOOL>_BIN` (e.g. PROMTOOL_BIN, SYSTEMD_ANALYZE_BIN) overrides the search. */
 export function findBinary(tool: ToolName, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const override = env[`${tool.toUpperCase()}_BIN`];
+  const override = env[`${tool.toUpperCase().replace(/-/g, '_')}_BIN`];
   if (override) return isExecutable(override) ? override : undefined;
   const dirs = [...(env.PATH ?? '').split(path.delimiter).filter(Boolean), ...EXTRA_DIRS];
   for (const name of CANDIDATES[tool]) {
@@ -82,7 +97,7 @@ export function toolGate(tools: readonly ToolName[], env: NodeJS.ProcessEnv = pr
   const available = missing.length === 0;
   const reason = available
     ? ''
-    : `${missing.join(', ')} not found on PATH or in /usr/bin (apt-get install prometheus prometheus-alertmanager)` +
+    : `${missing.join(', ')} not found on PATH or in /usr/bin (apt-get install ${[...new Set(missing.map((t) => DEBIAN_PACKAGE[t]))].join(' ')})` +
       (required ? ': required because CI is set' : ': skipped outside CI');
   return {
     available,
@@ -106,21 +121,6 @@ export function runTool(file: string, args: readonly string[], opts: { cwd?: str
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** A free TCP port on 127.0.0.1 (free when asked: a race with other processes is possible but rare). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => (port ? resolve(port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Children still running: killed if the test process exits without stopping them. */
 const live = new Set<ChildProcess>();

@@ -5,7 +5,7 @@
  * output or in a /metrics body is a leak.
  */
 import { randomBytes } from 'node:crypto';
-import type { ExporterProcess } from './exporterProcess.js';
+import type { ExporterProcess } from './exporter.js';
 
 export interface TestCredentials {
   readonly accessKeyId: string;
