@@ -278,11 +278,17 @@ describe('bad clients against the built exporter', () => {
     expect((await send(secure, '/metrics', { method: 'HEAD', auth: creds() })).status).toBe(200);
   });
 
-  test('health, readiness and the landing page stay open without credentials; the landing page has its security headers', async () => {
+  test('health and readiness stay open without credentials; the landing page is behind basic auth like /metrics, with its security headers', async () => {
     for (const t of [secure, plain]) {
       expect((await send(t, '/-/healthy')).status).toBe(200);
       expect((await send(t, '/-/ready')).status).toBe(200);
-      const landing = await send(t, '/');
+      if (t === secure) {
+        const denied = await send(t, '/');
+        expect(denied.status).toBe(401);
+        expect(denied.headers['www-authenticate']).toMatch(/^Basic\b/);
+        expect(denied.body).not.toContain('/metrics');
+      }
+      const landing = await send(t, '/', t === secure ? { auth: creds() } : {});
       expect(landing.status).toBe(200);
       expect(landing.headers['x-content-type-options']).toBe('nosniff');
       expect(landing.headers['x-frame-options']).toMatch(/^(DENY|SAMEORIGIN)$/i);
