@@ -19,7 +19,11 @@ export function memoryOf(pid: number): Memory | undefined {
     return undefined;
   }
   const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+  const rss = kb('VmRSS');
+  const hwm = kb('VmHWM');
+  // A process that has exited but not been reaped (a zombie) has no memory lines.
+  if (Number.isNaN(rss) || Number.isNaN(hwm)) return undefined;
+  return { rssMb: rss / 1024, hwmMb: hwm / 1024 };
 }
 
 /**
@@ -61,7 +65,7 @@ export class MemoryWatch {
     return m;
   }
 
-  /** Stops sampling; returns the peak (the larger of the sampled RSS and the kernel's high-water mark). */
+  /** Stops sampling; returns the peak (the larger of the sampled RSS and the kernel's high-water mark), 0 if never sampled. */
   stop(): number {
     this.sample();
     clearInterval(this.timer);
