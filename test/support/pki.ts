@@ -104,6 +104,23 @@ export function makePki(): Pki {
   };
 }
 
+/**
+ * A server certificate (SAN localhost, 127.0.0.1) that expired long ago,
+ * signed by a CA of its own (openssl ca, which can set the dates).
+ */
+export function makeExpiredServerCert(dir: string): KeyPair {
+  writeFileSync(path.join(dir, 'index.txt'), '');
+  writeFileSync(path.join(dir, 'serial'), '01\n');
+  writeFileSync(
+    path.join(dir, 'ca.cnf'),
+    ['[ ca ]', 'default_ca = d', '[ d ]', 'database = index.txt', 'new_certs_dir = .', 'serial = serial', 'default_md = sha256', 'policy = p', 'unique_subject = no', 'copy_extensions = copy', '[ p ]', 'commonName = supplied', ''].join('\n'),
+  );
+  makeCa(dir, 'oldca');
+  openssl(['req', ...ecKeyArgs('expired.key'), '-out', 'expired.csr', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], dir);
+  openssl(['ca', '-batch', '-config', 'ca.cnf', '-cert', 'oldca.crt', '-keyfile', 'oldca.key', '-in', 'expired.csr', '-out', 'expired.crt', '-notext', '-startdate', '20200101000000Z', '-enddate', '20200102000000Z'], dir);
+  return pair(dir, 'expired');
+}
+
 export interface Reply {
   status: number;
   headers: http.IncomingHttpHeaders;

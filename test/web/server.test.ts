@@ -161,6 +161,29 @@ describe('startServer (plain HTTP)', () => {
     for (const s of hold) s.destroy();
   });
 
+  it('one address holds at most maxConnectionsPerAddress: its own idle ones are pushed out, other addresses untouched', async () => {
+    const shed: string[] = [];
+    const h = await serve(helloApp(), { maxConnections: 10, maxConnectionsPerAddress: 2 }, { onConnectionShed: (r) => shed.push(r) });
+    const closed: string[] = [];
+    const connect = (name: string, localAddress: string) =>
+      new Promise<net.Socket>((resolve) => {
+        const s = net.connect({ port: h.address.port, host: '127.0.0.1', localAddress }, () => resolve(s));
+        s.on('error', () => undefined);
+        s.on('close', () => closed.push(name));
+      });
+    const other = await connect('other', '127.0.0.2');
+    const a = await connect('a', '127.0.0.1');
+    await sleep(20);
+    const b = await connect('b', '127.0.0.1');
+    await sleep(50);
+    const third = await raw(h.address.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 1_000);
+    expect(third.text).toMatch(/^HTTP\/1\.1 200 OK/);
+    await sleep(50);
+    expect(closed).toEqual(['a']);
+    expect(shed).toEqual(['idle_evicted']);
+    for (const s of [other, a, b]) s.destroy();
+  });
+
   it('at maxConnections with every connection busy answering, the new one is refused', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
