@@ -4,6 +4,7 @@
  * said, so a test can also build one by hand.
  */
 import type { KeyPair } from './signature.js';
+import type { AccountSpec } from './accounts.js';
 
 export type { KeyPair } from './signature.js';
 
@@ -46,7 +47,13 @@ export const FAULT_KINDS = [
   'undocumented_status',
   'api_error',
 ] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
+/**
+ * Faults that bend an answer of the scan-results actions only: `empty_page`
+ * and `total_count_mismatch` (ListVirusScanTask), `missing_data`
+ * (GetVirusScanLatestTaskStatistic).
+ */
+export const RESULT_FAULT_KINDS = ['empty_page', 'total_count_mismatch', 'missing_data'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number] | (typeof RESULT_FAULT_KINDS)[number];
 
 /**
  * When none of rate/times/fromMs/toMs is set the fault applies to every call.
@@ -71,6 +78,13 @@ export interface FaultSpec {
   readonly httpStatus?: number;
   readonly code?: string;
   readonly message?: string;
+  /**
+   * Only calls of these actions (account-level faults). Unset: every Security
+   * Center action the kind can bend; AssumeRole only when named here.
+   */
+  readonly actions?: readonly string[];
+  /** `total_count_mismatch`: added to the true TotalCount (default 1; negative allowed). */
+  readonly delta?: number;
 }
 
 export interface TaskSpec {
@@ -85,6 +99,12 @@ export interface TaskSpec {
   readonly targetInfoFormat?: TargetInfoFormat;
 }
 
+/**
+ * The top-level fields below (credentials, targetInfoFormat, qpsLimit,
+ * faults, tasks) are those of the first account: in the single-account form,
+ * the only one. `accounts` is always set by the parser; a scenario built by
+ * hand may leave it out, and then is that one account.
+ */
 export interface Scenario {
   /** Where it came from, for messages. */
   readonly source: string;
@@ -97,6 +117,7 @@ export interface Scenario {
   /** Apply to every task, after the task's own faults. */
   readonly faults: readonly FaultSpec[];
   readonly tasks: readonly TaskSpec[];
+  readonly accounts?: readonly AccountSpec[];
 }
 
 export const DEMO_CREDENTIALS: { readonly accessKeyId: string; readonly accessKeySecret: string } = Object.freeze({

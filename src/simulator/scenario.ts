@@ -13,6 +13,7 @@ import {
   DEFAULT_UNDOCUMENTED_STATUS,
   DEMO_CREDENTIALS,
   FAULT_KINDS,
+  RESULT_FAULT_KINDS,
   SCAN_STATUSES,
   TARGET_INFO_FORMATS,
   TARGET_TYPES,
@@ -23,6 +24,7 @@ import {
   type TaskSpec,
 } from './model.js';
 import { canonicalTaskId } from '../config/taskId.js';
+import { accountSchemas, checkFaultActions, checkScenario, normaliseAccounts } from './scenarioAccounts.js';
 
 export { statusAt, settlesAtMs } from './timeline.js';
 
@@ -123,7 +125,7 @@ function describe(v: unknown): string {
 
 const faultSchema = z
   .object({
-    kind: oneOf(FAULT_KINDS, 'kind'),
+    kind: oneOf([...FAULT_KINDS, ...RESULT_FAULT_KINDS], 'kind'),
     rate: numberField('rate').pipe(z.number().min(0, 'rate must be between 0 and 1').max(1, 'rate must be between 0 and 1')).optional(),
     times: integerField('times').pipe(z.number().positive('times must be at least 1')).optional(),
     from: durationField.optional(),
@@ -133,9 +135,12 @@ const faultSchema = z
     http_status: integerField('http_status').pipe(z.number().min(400, 'http_status must be 400..599').max(599, 'http_status must be 400..599')).optional(),
     code: nonEmptyString('code').optional(),
     message: z.string().optional(),
+    actions: z.array(z.string({ invalid_type_error: 'an action must be a string' }), { invalid_type_error: 'actions must be a list' }).min(1, 'actions must not be empty').optional(),
+    delta: integerField('delta').optional(),
   })
   .strict()
   .superRefine((f, ctx) => {
+    checkFaultActions(f, ctx);
     // A field that the kind ignores is most likely a mistake the author wants to hear about.
     const only: Array<[keyof typeof f, string]> = [
       ['latency', 'latency'],
@@ -169,6 +174,8 @@ const faultSchema = z
       spec.code = f.code!;
       spec.message = f.message ?? f.code!;
     }
+    if (f.actions !== undefined) spec.actions = f.actions;
+    if (f.kind === 'total_count_mismatch') spec.delta = f.delta ?? 1;
     return spec;
   });
 
@@ -257,37 +264,19 @@ const dropExtensionKeys = (v: unknown): unknown => {
   return Object.fromEntries(Object.entries(v).filter(([k]) => !k.startsWith('x-')));
 };
 
+const ext = accountSchemas({ durationField, numberField, integerField, stringish, nonEmptyString, oneOf, describe, faultSchema, taskSchema, credentialSchema });
+
 const scenarioObject = z
   .object(
     {
-      credentials: z.array(credentialSchema, { invalid_type_error: 'credentials must be a list' }).min(1, 'credentials must not be empty').optional(),
-      target_info_format: oneOf(TARGET_INFO_FORMATS, 'target_info_format').optional(),
-      qps_limit: numberField('qps_limit').pipe(z.number().positive('qps_limit must be positive')).optional(),
+      ...ext.accountFields,
       seed: integerField('seed').pipe(z.number().safe('seed is too large')).optional(),
-      faults: z.array(faultSchema, { invalid_type_error: 'faults must be a list' }).default([]),
-      tasks: z.array(taskSchema, { invalid_type_error: 'tasks must be a list', required_error: 'tasks is required' }),
+      accounts: ext.accounts,
     },
     { invalid_type_error: 'a scenario must be a mapping' },
   )
   .strict()
-  .superRefine((s, ctx) => {
-    const seen = new Map<string, number>();
-    s.tasks.forEach((t, i) => {
-      const first = seen.get(t.id);
-      if (first !== undefined) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['tasks', i, 'id'], message: `task ${t.id} is already defined at tasks[${first}]` });
-      } else {
-        seen.set(t.id, i);
-      }
-    });
-    const keys = new Set<string>();
-    (s.credentials ?? []).forEach((c, i) => {
-      if (keys.has(c.accessKeyId)) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['credentials', i, 'access_key_id'], message: `access key ${c.accessKeyId} is listed twice` });
-      }
-      keys.add(c.accessKeyId);
-    });
-  });
+  .superRefine((s, ctx) => checkScenario(s, ctx));
 
 const scenarioSchema = z.preprocess(dropExtensionKeys, scenarioObject);
 
@@ -347,14 +336,18 @@ export async function loadScenarioFile(path: string): Promise<Scenario> {
 }
 
 function normalise(s: ScenarioOutput, source: string): Scenario {
+  const targetInfoFormat = s.target_info_format ?? 'string';
+  const accounts = normaliseAccounts(s, { credentials: [{ ...DEMO_CREDENTIALS }], targetInfoFormat });
+  const first = accounts[0]!;
   return {
     source,
-    credentials: s.credentials ?? [{ ...DEMO_CREDENTIALS }],
-    targetInfoFormat: s.target_info_format ?? 'string',
-    ...(s.qps_limit !== undefined ? { qpsLimit: s.qps_limit } : {}),
+    credentials: first.credentials,
+    targetInfoFormat,
+    ...(first.qpsLimit !== undefined ? { qpsLimit: first.qpsLimit } : {}),
     seed: s.seed ?? DEFAULT_SEED,
-    faults: s.faults,
-    tasks: s.tasks,
+    faults: first.faults,
+    tasks: first.tasks,
+    accounts,
   };
 }
 
