@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { canonicalTaskId } from '../config/taskId.js';
 import { checkFaultSpec, makeRules, type FaultRule } from './faults.js';
-import type { FaultSpec, Scenario, TargetInfoFormat, TaskSpec } from './model.js';
+import type { AccountFaultSpec, Scenario, TargetInfoFormat, TaskSpec } from './model.js';
 import { SlidingWindowLimiter } from './qps.js';
 import type { KeyPair } from './signature.js';
 import { compileScans, type CompiledScan, type NoScanData, type VirusScanSpec } from './virusScan.js';
@@ -45,7 +45,7 @@ export interface AccountSpec {
   readonly targetInfoFormat: TargetInfoFormat;
   readonly qpsLimit?: number;
   /** Apply to every call of the account, after a task's own faults; `actions` narrows them. */
-  readonly faults: readonly FaultSpec[];
+  readonly faults: readonly AccountFaultSpec[];
   readonly tasks: readonly TaskSpec[];
   readonly roles: readonly RoleSpec[];
   readonly virusScans: readonly VirusScanSpec[];
@@ -104,7 +104,7 @@ export class AccountRuntime {
     return own ? [own, this.accountRules] : [this.accountRules];
   }
 
-  setFaults(taskId: string, faults: readonly FaultSpec[]): void {
+  setFaults(taskId: string, faults: readonly AccountFaultSpec[]): void {
     for (const f of faults) {
       const problem = checkFaultSpec(f);
       if (problem) throw new Error(`setFaults: ${problem}`);
@@ -189,7 +189,11 @@ export class KeyRing {
     return this.staticKeys.has(accessKeyId);
   }
 
-  /** Issues a fresh credential; `expiresAtMs` is whole seconds so it equals the Expiration the client reads. */
+  /**
+   * Issues a fresh credential. Expiration is rounded down to whole seconds
+   * (the format has none smaller), so a client never believes a credential
+   * lives longer than it does.
+   */
   issue(o: {
     roleArn: string;
     roleSessionName: string;
@@ -199,7 +203,7 @@ export class KeyRing {
     reportedLifetimeMs: number;
   }): IssuedCredential {
     this.prune(o.nowMs);
-    const expiresAtMs = Math.floor((o.nowMs + o.lifetimeMs) / 1000) * 1000;
+    const expiresAtMs = o.nowMs + o.lifetimeMs;
     const reportedMs = Math.floor((o.nowMs + o.reportedLifetimeMs) / 1000) * 1000;
     const c: IssuedCredential = {
       accessKeyId: `STS.${token(21)}`,

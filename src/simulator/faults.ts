@@ -5,11 +5,11 @@
  * calls of another task fail.
  */
 import { ALL_ACTIONS, DESCRIBE_ACTION, LIST_ACTION, STATISTIC_ACTION, STS_ACTION } from './actions.js';
-import { FAULT_KINDS, RESULT_FAULT_KINDS, type FaultKind, type FaultSpec } from './model.js';
+import { FAULT_KINDS, RESULT_FAULT_KINDS, type AccountFaultSpec } from './model.js';
 import { hash32, mulberry32 } from './prng.js';
 
 /** Kinds that bend one action's answer, and so only ever fire on calls of that action. */
-const KIND_ACTIONS: Partial<Record<FaultKind, readonly string[]>> = {
+const KIND_ACTIONS: Partial<Record<AccountFaultSpec['kind'], readonly string[]>> = {
   malformed_target_info: [DESCRIBE_ACTION],
   missing_target_info: [DESCRIBE_ACTION],
   undocumented_status: [DESCRIBE_ACTION],
@@ -19,7 +19,7 @@ const KIND_ACTIONS: Partial<Record<FaultKind, readonly string[]>> = {
 };
 
 /** The actions a fault of this kind can apply to. */
-export function actionsOfKind(kind: FaultKind): readonly string[] {
+export function actionsOfKind(kind: AccountFaultSpec['kind']): readonly string[] {
   return KIND_ACTIONS[kind] ?? ALL_ACTIONS;
 }
 
@@ -30,7 +30,7 @@ export function actionsOfKind(kind: FaultKind): readonly string[] {
  * AssumeRole, which is another service). An unknown action (unit tests of
  * the rules alone) passes.
  */
-export function faultAppliesTo(spec: FaultSpec, action: string | undefined): boolean {
+export function faultAppliesTo(spec: AccountFaultSpec, action: string | undefined): boolean {
   if (action === undefined) return true;
   const kindActions = KIND_ACTIONS[spec.kind];
   if (kindActions && !kindActions.includes(action)) return false;
@@ -39,7 +39,7 @@ export function faultAppliesTo(spec: FaultSpec, action: string | undefined): boo
 }
 
 export interface FaultRule {
-  readonly spec: FaultSpec;
+  readonly spec: AccountFaultSpec;
   /** How many calls this rule has fired on. */
   fired: number;
   readonly random: () => number;
@@ -49,13 +49,13 @@ export interface FaultDecision {
   /** Sum of the `latency` faults that fired. */
   readonly latencyMs: number;
   /** The first non-latency fault that fired: it decides the answer. */
-  readonly fault?: FaultSpec;
+  readonly fault?: AccountFaultSpec;
   /** Every rule that fired, latency included, in order. */
-  readonly fired: readonly FaultSpec[];
+  readonly fired: readonly AccountFaultSpec[];
 }
 
 /** `scope` names the owner ("task:282832", "global"), so each rule gets its own stream. */
-export function makeRules(specs: readonly FaultSpec[], seed: number, scope: string): FaultRule[] {
+export function makeRules(specs: readonly AccountFaultSpec[], seed: number, scope: string): FaultRule[] {
   return specs.map((spec, i) => ({ spec, fired: 0, random: mulberry32(hash32(`${seed}/${scope}/${i}`)) }));
 }
 
@@ -78,7 +78,7 @@ export function ruleFires(rule: FaultRule, elapsedMs: number, action?: string): 
  */
 export function chooseFault(ruleLists: ReadonlyArray<readonly FaultRule[]>, elapsedMs: number, action?: string): FaultDecision {
   let latencyMs = 0;
-  const fired: FaultSpec[] = [];
+  const fired: AccountFaultSpec[] = [];
   for (const rules of ruleLists) {
     for (const rule of rules) {
       if (!ruleFires(rule, elapsedMs, action)) continue;
@@ -94,7 +94,7 @@ export function chooseFault(ruleLists: ReadonlyArray<readonly FaultRule[]>, elap
 }
 
 /** The invariants the YAML schema enforces, for specs built in code (`handle.setFaults`). */
-export function checkFaultSpec(spec: FaultSpec): string | undefined {
+export function checkFaultSpec(spec: AccountFaultSpec): string | undefined {
   if (![...FAULT_KINDS, ...RESULT_FAULT_KINDS].includes(spec.kind)) return `unknown fault kind ${JSON.stringify(spec.kind)}`;
   if (spec.rate !== undefined && !(spec.rate >= 0 && spec.rate <= 1)) return 'rate must be between 0 and 1';
   if (spec.times !== undefined && !(Number.isSafeInteger(spec.times) && spec.times > 0)) return 'times must be a positive integer';
@@ -118,7 +118,7 @@ export function checkFaultSpec(spec: FaultSpec): string | undefined {
 }
 
 /** The outcome label a fault is counted under when it decides the answer. */
-export function faultOutcome(kind: FaultKind, spec?: FaultSpec): string {
+export function faultOutcome(kind: AccountFaultSpec['kind'], spec?: AccountFaultSpec): string {
   switch (kind) {
     case 'no_permission':
       return 'NoPermission';

@@ -53,7 +53,8 @@ export const FAULT_KINDS = [
  * (GetVirusScanLatestTaskStatistic).
  */
 export const RESULT_FAULT_KINDS = ['empty_page', 'total_count_mismatch', 'missing_data'] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number] | (typeof RESULT_FAULT_KINDS)[number];
+export type FaultKind = (typeof FAULT_KINDS)[number];
+export type ResultFaultKind = (typeof RESULT_FAULT_KINDS)[number];
 
 /**
  * When none of rate/times/fromMs/toMs is set the fault applies to every call.
@@ -87,6 +88,9 @@ export interface FaultSpec {
   readonly delta?: number;
 }
 
+/** An account-level fault: any FaultSpec, or one of the kinds that bend the scan-results answers. */
+export type AccountFaultSpec = Omit<FaultSpec, 'kind'> & { readonly kind: FaultKind | ResultFaultKind };
+
 export interface TaskSpec {
   /** Canonical decimal string; never a number. */
   readonly id: string;
@@ -114,8 +118,8 @@ export interface Scenario {
   readonly qpsLimit?: number;
   /** Seeds every fault's PRNG. */
   readonly seed: number;
-  /** Apply to every task, after the task's own faults. */
-  readonly faults: readonly FaultSpec[];
+  /** Apply to every call of the account, after a task's own faults. */
+  readonly faults: readonly AccountFaultSpec[];
   readonly tasks: readonly TaskSpec[];
   readonly accounts?: readonly AccountSpec[];
 }

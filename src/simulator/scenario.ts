@@ -17,6 +17,7 @@ import {
   SCAN_STATUSES,
   TARGET_INFO_FORMATS,
   TARGET_TYPES,
+  type AccountFaultSpec,
   type FaultSpec,
   type KeyPair,
   type Scenario,
@@ -161,8 +162,8 @@ const faultSchema = z
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['to'], message: 'to must be later than from' });
     }
   })
-  .transform((f): FaultSpec => {
-    const spec: { -readonly [K in keyof FaultSpec]: FaultSpec[K] } = { kind: f.kind };
+  .transform((f): AccountFaultSpec => {
+    const spec: { -readonly [K in keyof AccountFaultSpec]: AccountFaultSpec[K] } = { kind: f.kind };
     if (f.rate !== undefined) spec.rate = f.rate;
     if (f.times !== undefined) spec.times = f.times;
     if (f.from !== undefined) spec.fromMs = f.from;
@@ -235,7 +236,8 @@ const taskSchema = z
       ...(t.name !== undefined ? { name: t.name } : {}),
       targets: t.targets.map((x) => ({ type: x.type, name: x.name, target: x.target })),
       timeline,
-      faults: t.faults,
+      // Kinds of the scan-results actions are refused in a task (checkTasks).
+      faults: t.faults as FaultSpec[],
       ...(t.target_info_format !== undefined ? { targetInfoFormat: t.target_info_format } : {}),
     };
   });

@@ -19,7 +19,7 @@ import type { AccountSpec, RoleSpec } from './accounts.js';
 import { DEFAULT_ACCOUNT, DEFAULT_MAX_SESSION_DURATION_S } from './accounts.js';
 import { ALL_ACTIONS } from './actions.js';
 import { actionsOfKind } from './faults.js';
-import { TARGET_INFO_FORMATS, type FaultSpec, type TargetInfoFormat, type TaskSpec } from './model.js';
+import { RESULT_FAULT_KINDS, TARGET_INFO_FORMATS, type AccountFaultSpec, type TargetInfoFormat, type TaskSpec } from './model.js';
 import type { KeyPair } from './signature.js';
 import { MIN_DURATION_S, ROLE_ARN_PATTERN } from './sts.js';
 import {
@@ -47,7 +47,7 @@ export interface FieldKit {
   readonly nonEmptyString: (what: string) => z.ZodString;
   readonly oneOf: <T extends string>(values: readonly T[], what: string) => Field<T>;
   readonly describe: (v: unknown) => string;
-  readonly faultSchema: Field<FaultSpec>;
+  readonly faultSchema: Field<AccountFaultSpec>;
   readonly taskSchema: Field<TaskSpec>;
   readonly credentialSchema: Field<KeyPair>;
 }
@@ -65,7 +65,7 @@ export interface RawAccount {
   readonly credentials?: readonly KeyPair[];
   readonly target_info_format?: TargetInfoFormat;
   readonly qps_limit?: number;
-  readonly faults?: readonly FaultSpec[];
+  readonly faults?: readonly AccountFaultSpec[];
   readonly tasks?: readonly TaskSpec[];
   readonly roles?: readonly RoleSpec[];
   readonly virus_scans?: readonly VirusScanSpec[];
@@ -339,6 +339,13 @@ export function checkTasks(tasks: readonly TaskSpec[], ctx: z.RefinementCtx, at:
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...at, i, 'id'], message: `task ${t.id} is already defined at tasks[${first}]` });
     } else seen.set(t.id, i);
     t.faults.forEach((fault, j) => {
+      if ((RESULT_FAULT_KINDS as readonly string[]).includes(fault.kind)) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: [...at, i, 'faults', j, 'kind'],
+          message: `kind ${fault.kind} only applies to account-level faults (it bends ${actionsOfKind(fault.kind).join(', ')} answers)`,
+        });
+      }
       if (fault.actions !== undefined) {
         ctx.addIssue({
           code: z.ZodIssueCode.custom,
@@ -351,7 +358,7 @@ export function checkTasks(tasks: readonly TaskSpec[], ctx: z.RefinementCtx, at:
 }
 
 /** Checks a fault's `actions` and `delta` (called from the fault schema). */
-export function checkFaultActions(fault: { kind: FaultSpec['kind']; actions?: readonly string[] | undefined; delta?: number | undefined }, ctx: z.RefinementCtx): void {
+export function checkFaultActions(fault: { kind: AccountFaultSpec['kind']; actions?: readonly string[] | undefined; delta?: number | undefined }, ctx: z.RefinementCtx): void {
   if (fault.actions !== undefined) {
     const allowed = actionsOfKind(fault.kind);
     fault.actions.forEach((a, i) => {

@@ -21,7 +21,7 @@ import { ALL_ACTIONS, DESCRIBE_ACTION, LIST_ACTION, SAS_VERSION, STATISTIC_ACTIO
 import { Counters, type CallPlace, type SimulatorCounts } from './counters.js';
 import { ERRORS, errorBody, type ApiError } from './errors.js';
 import { chooseFault, faultOutcome, type FaultDecision } from './faults.js';
-import type { FaultSpec, Scenario } from './model.js';
+import type { AccountFaultSpec, Scenario } from './model.js';
 import { hash32 } from './prng.js';
 import { EMPTY_500, GARBAGE_200, HTML_502, JSON_TYPE, NON_OBJECT_200, successBody, type RawAnswer } from './responses.js';
 import { MAX_DATE_SKEW_MS, NonceCache, parseQuery, verifySignature, type VerifyResult } from './signature.js';
@@ -85,7 +85,7 @@ export interface SimulatorHandle {
    * '*', the account-level ones; `[]` clears. Fire counts restart. `account`
    * defaults to the first account.
    */
-  setFaults(taskId: string | '*', faults: readonly FaultSpec[], account?: string): void;
+  setFaults(taskId: string | '*', faults: readonly AccountFaultSpec[], account?: string): void;
   /** A delay added to every API answer on top of latency faults; 0 removes it. */
   setLatencyMs(ms: number): void;
   /** Changes an account's flow-control ceiling (default: the first account); undefined removes it. */
@@ -256,6 +256,11 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SimulatorH
     if (action !== undefined && !ALL_ACTIONS.includes(action)) return sendError(ERRORS.actionNotFound());
     const sts = action === STS_ACTION;
     const expectedVersion = sts ? STS_VERSION : SAS_VERSION;
+    if (rpc) {
+      // The provider signs one merged set of parameters: a name given twice (query and body) would be signed with one value and read with another.
+      const twice = duplicateName(params);
+      if (twice !== undefined) return sendError({ status: 400, code: 'InvalidParameter', message: `The parameter ${twice} is given more than once.` });
+    }
     const version = rpc ? param(params, 'Version') : single(req.headersDistinct['x-acs-version']);
     if (rpc && (version === undefined || version === '')) return sendError(ERRORS.missingParameter('Version'));
     if (version !== undefined && version !== expectedVersion) return sendError(ERRORS.invalidVersion());
@@ -476,6 +481,15 @@ function send(res: ServerResponse, requestId: string, answer: RawAnswer): void {
 
 function single(v: readonly string[] | undefined): string | undefined {
   return v === undefined ? undefined : v[0];
+}
+
+function duplicateName(params: ReadonlyArray<readonly [string, string]>): string | undefined {
+  const seen = new Set<string>();
+  for (const [k] of params) {
+    if (seen.has(k)) return k;
+    seen.add(k);
+  }
+  return undefined;
 }
 
 /** A form body's pairs (`+` is a space there, as in any form); none for other bodies. */
