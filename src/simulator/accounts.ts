@@ -54,20 +54,26 @@ export interface AccountSpec {
 
 export const DEFAULT_MAX_SESSION_DURATION_S = 3600;
 
-/** The accounts of a scenario; one built from the top-level fields when it has none (a scenario built by hand). */
+/**
+ * The accounts of a scenario. With one account, its key pairs, tasks, faults,
+ * flow control and TargetInfo format are read from the scenario's top-level
+ * fields, as before accounts existed, so a caller that edits those (or builds
+ * a scenario by hand, without `accounts`) gets what it asked for.
+ */
 export function accountsOf(s: Scenario): readonly AccountSpec[] {
-  if (s.accounts && s.accounts.length > 0) return s.accounts;
+  if (s.accounts && s.accounts.length > 1) return s.accounts;
+  const first = s.accounts?.[0];
   return [
     {
-      name: DEFAULT_ACCOUNT,
+      name: first?.name ?? DEFAULT_ACCOUNT,
       credentials: s.credentials,
       targetInfoFormat: s.targetInfoFormat,
       ...(s.qpsLimit !== undefined ? { qpsLimit: s.qpsLimit } : {}),
       faults: s.faults,
       tasks: s.tasks,
-      roles: [],
-      virusScans: [],
-      noScanData: 'absent',
+      roles: first?.roles ?? [],
+      virusScans: first?.virusScans ?? [],
+      noScanData: first?.noScanData ?? 'absent',
     },
   ];
 }

@@ -338,13 +338,12 @@ export async function loadScenarioFile(path: string): Promise<Scenario> {
 }
 
 function normalise(s: ScenarioOutput, source: string): Scenario {
-  const targetInfoFormat = s.target_info_format ?? 'string';
-  const accounts = normaliseAccounts(s, { credentials: [{ ...DEMO_CREDENTIALS }], targetInfoFormat });
+  const accounts = normaliseAccounts(s, { credentials: [{ ...DEMO_CREDENTIALS }], targetInfoFormat: s.target_info_format ?? 'string' });
   const first = accounts[0]!;
   return {
     source,
     credentials: first.credentials,
-    targetInfoFormat,
+    targetInfoFormat: first.targetInfoFormat,
     ...(first.qpsLimit !== undefined ? { qpsLimit: first.qpsLimit } : {}),
     seed: s.seed ?? DEFAULT_SEED,
     faults: first.faults,

@@ -57,7 +57,7 @@ export const ACCOUNT_ONLY_KEYS = ['credentials', 'qps_limit', 'faults', 'tasks',
 
 const HEX32 = /^[0-9a-f]{32}$/;
 const ACCOUNT_NAME = /^[A-Za-z0-9._-]{1,64}$/;
-const MAX_GENERATED_MACHINES = 1_000_000;
+const MAX_GENERATED_MACHINES = 100_000;
 
 /** The parsed (snake_case) fields an account has, in either form. */
 export interface RawAccount {

@@ -169,3 +169,15 @@ describe('flow control and faults per account', () => {
     });
   });
 });
+
+describe('a single-account scenario edited after parsing', () => {
+  it('runs with the edited top-level fields, as before accounts existed', async () => {
+    const parsed = buildScenario({ tasks: [{ id: '9', status: 'Failed' }] });
+    const edited: Scenario = { ...parsed, tasks: [{ id: '10', targets: [], timeline: [{ status: 'Success' }], faults: [] }], qpsLimit: 1 };
+    await withSimulator({ scenario: edited }, async (h) => {
+      const client = sdkClient(h);
+      expect((await callApi(client, '10')).body!.ScanTaskProgress).toBe('Success');
+      expect((await callApi(client, '9')).error!.code).toMatch(/^(TaskNotExist|Throttling\.User)$/);
+    });
+  });
+});
