@@ -33,7 +33,13 @@ export interface RoleSpec {
    * (which the provider cannot set below 900 s). Undefined: DurationSeconds.
    */
   readonly lifetimeMs?: number;
-  /** What `Expiration` announces, when it should differ from the true lifetime. Default: the lifetime. */
+  /**
+   * What `Expiration` announces, when it should differ from the true lifetime. Default: the lifetime.
+   * The RAM role ARN provider of @alicloud/credentials 2.4 (providers/session.js, STALE_TIME 15 min)
+   * assumes the role again once now >= Expiration - 900 s: an announced 903 s is refreshed about
+   * 3 s after issue, 900 s or less before every call. A short true lifetime with a longer announced
+   * one (1 s and 903 s) makes SAS calls fail with InvalidSecurityToken.Expired until that refresh.
+   */
   readonly reportedLifetimeMs?: number;
   /** Largest DurationSeconds accepted (the role's maximum session duration). */
   readonly maxSessionDurationS: number;
