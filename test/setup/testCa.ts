@@ -33,7 +33,7 @@ export default function setup(project: TestProject): () => void {
   }
   let pki;
   try {
-    pki = makeTestPki(openssl);
+    pki = makeTestPki();
   } catch (e) {
     project.provide('simulatorTls', { unavailable: `openssl could not make the test CA: ${(e as Error).message.split('\n')[0]}` });
     return () => {};
