@@ -33,24 +33,29 @@ tasks:
 `,
       FILE,
     );
-    expect(c.tasks).toEqual([
+    expect(c.multiAccount).toBe(false);
+    expect(c.accounts).toHaveLength(1);
+    const a = c.accounts[0]!;
+    expect(a.name).toBe('');
+    expect(a.tasks).toEqual([
       { id: '282832', name: '' },
       { id: '9007199254740993', name: 'weekly-full-scan' },
       { id: '9007199254740995', name: '' },
       { id: '9223372036854775807', name: '' },
     ]);
-    expect(c.endpoint).toBe('tds.cn-shanghai.aliyuncs.com');
-    expect(c.requestTimeoutMs).toBe(10_000);
-    expect(c.concurrency).toBe(4);
-    expect(c.retry).toEqual({ maxAttempts: 3, initialBackoffMs: 1000, maxBackoffMs: 10_000, maxRetriesPerCycle: 100 });
-    expect(c.rateLimit).toEqual({ qps: 5, burst: 5 });
-    expect(c.terminalRecheckIntervalMs).toBe(600_000);
+    expect(a.endpoint).toBe('tds.cn-shanghai.aliyuncs.com');
+    expect(a.requestTimeoutMs).toBe(10_000);
+    expect(a.concurrency).toBe(4);
+    expect(a.retry).toEqual({ maxAttempts: 3, initialBackoffMs: 1000, maxBackoffMs: 10_000, maxRetriesPerCycle: 100 });
+    expect(a.rateLimit).toEqual({ qps: 5, burst: 5 });
+    expect(a.terminalRecheckIntervalMs).toBe(600_000);
   });
 
   it('picks the endpoint from the region map', () => {
-    expect(parseConfig('region: cn-hangzhou\ntasks: [1]\n', FILE).endpoint).toBe(CHINA_ENDPOINT);
-    expect(parseConfig('region: ap-southeast-1\ntasks: [1]\n', FILE).endpoint).toBe(INTERNATIONAL_ENDPOINT);
-    expect(parseConfig('region: eu-central-1\nendpoint: 127.0.0.1:8080\ntasks: [1]\n', FILE).endpoint).toBe('127.0.0.1:8080');
+    const endpoint = (text: string) => parseConfig(text, FILE).accounts[0]!.endpoint;
+    expect(endpoint('region: cn-hangzhou\ntasks: [1]\n')).toBe(CHINA_ENDPOINT);
+    expect(endpoint('region: ap-southeast-1\ntasks: [1]\n')).toBe(INTERNATIONAL_ENDPOINT);
+    expect(endpoint('region: eu-central-1\nendpoint: 127.0.0.1:8080\ntasks: [1]\n')).toBe('127.0.0.1:8080');
   });
 
   it('reads the tuning keys', () => {
@@ -66,14 +71,16 @@ tasks: [1]
 `,
       FILE,
     );
-    expect(c).toMatchObject({ protocol: 'http', requestTimeoutMs: 1500, concurrency: 16, terminalRecheckIntervalMs: 0 });
-    expect(c.retry).toEqual({ maxAttempts: 5, initialBackoffMs: 200, maxBackoffMs: 2000, maxRetriesPerCycle: 7 });
-    expect(c.rateLimit).toEqual({ qps: 2.5, burst: 3 });
+    const a = c.accounts[0]!;
+    expect(a).toMatchObject({ protocol: 'http', requestTimeoutMs: 1500, concurrency: 16, terminalRecheckIntervalMs: 0 });
+    expect(a.retry).toEqual({ maxAttempts: 5, initialBackoffMs: 200, maxBackoffMs: 2000, maxRetriesPerCycle: 7 });
+    expect(a.rateLimit).toEqual({ qps: 2.5, burst: 3 });
   });
 
   it('lets flags override the file', () => {
     const c = parseConfig('region: cn-shanghai\ntasks: [1]\n', FILE, { endpoint: '127.0.0.1:9', protocol: 'http', schedule: '*/5 * * * * *' });
-    expect(c).toMatchObject({ endpoint: '127.0.0.1:9', protocol: 'http', schedule: '*/5 * * * * *' });
+    expect(c.schedule).toBe('*/5 * * * * *');
+    expect(c.accounts[0]).toMatchObject({ endpoint: '127.0.0.1:9', protocol: 'http' });
   });
 
   it.each([
