@@ -49,7 +49,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/load.js';
-import type { ExporterConfig } from '../src/config/schema.js';
+import type { AccountConfig } from '../src/config/schema.js';
 import { startHttp } from '../src/http/serve.js';
 import { createLogger } from '../src/log/logger.js';
 import { SelfMetrics } from '../src/metrics/self.js';
@@ -163,7 +163,7 @@ async function main(): Promise<number> {
     },
   });
   const credential = staticCredential(DEMO_CREDENTIALS.accessKeyId, DEMO_CREDENTIALS.accessKeySecret);
-  const makeSource = (c: ExporterConfig) => new SasClient({ endpoint: c.endpoint, protocol: c.protocol, region: c.region, requestTimeoutMs: c.requestTimeoutMs, credential });
+  const makeSource = (c: AccountConfig) => new SasClient({ endpoint: c.endpoint, protocol: c.protocol, region: c.region, requestTimeoutMs: c.requestTimeoutMs, credential });
 
   // --- configuration: a real YAML file, loaded as a reload loads it
   const configFile = path.join(dir, 'exporter.yaml');

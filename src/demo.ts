@@ -4,13 +4,17 @@
  * exporter polls it. Loaded only when a configuration asks for it.
  */
 import type { Logger } from './log/logger.js';
-import { staticCredential } from './sas/credentials.js';
+import { CredentialError, staticCredential } from './sas/credentials.js';
 import type { CredentialSource } from './sas/client.js';
 
 export interface EmbeddedSimulator {
   /** host:port of the simulator, polled over plain HTTP. */
   readonly endpoint: string;
-  readonly credential: CredentialSource;
+  /**
+   * The key of the scenario's account of this name (the scenario's only
+   * or first account for the single-account form's '').
+   */
+  credentialFor(account: string): CredentialSource;
   close(): Promise<void>;
 }
 
@@ -25,9 +29,15 @@ export async function startEmbeddedSimulator(scenarioFile: string, logger: Logge
     '*** and provide credentials (ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET or RRSA). ***',
   ];
   for (const line of banner) logger.warn(line);
+  const accounts = sim.accountsOf(scenario);
   return {
     endpoint: handle.endpoint,
-    credential: staticCredential(sim.DEMO_CREDENTIALS.accessKeyId, sim.DEMO_CREDENTIALS.accessKeySecret),
+    credentialFor(account) {
+      const a = account === '' ? accounts[0] : accounts.find((x) => x.name === account);
+      const key = a?.credentials[0];
+      if (!key) throw new CredentialError(`the demo scenario ${scenarioFile} has no account named ${JSON.stringify(account)}`);
+      return staticCredential(key.accessKeyId, key.accessKeySecret, key.securityToken);
+    },
     close: () => handle.close(),
   };
 }

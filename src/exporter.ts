@@ -4,14 +4,14 @@
  */
 import type { Flags } from './cli/flags.js';
 import { ConfigError, loadConfig, MAX_CONFIG_BYTES } from './config/load.js';
-import type { ExporterConfig } from './config/schema.js';
+import type { AccountConfig, ExporterConfig } from './config/schema.js';
 import { startEmbeddedSimulator, type EmbeddedSimulator } from './demo.js';
 import { startHttp } from './http/serve.js';
 import type { Logger } from './log/logger.js';
 import { Pipeline } from './pipeline.js';
 import { Reloader, watchFiles, type FileWatch, type ReloadOutcome, type WatchedFile } from './reload.js';
 import { SasClient, type CredentialSource } from './sas/client.js';
-import { CredentialError, resolveDefaultCredential } from './sas/credentials.js';
+import { CredentialError, CredentialStore, resolveAccountCredential, resolveDefaultCredential } from './sas/credentials.js';
 import { loadWebConfig, MAX_PEM_FILE_BYTES, MAX_WEB_CONFIG_BYTES, WebConfigError, type WebConfig } from './web/config.js';
 import { parseListenAddress } from './web/listenAddress.js';
 import type { ServingHandle } from './web/server.js';
@@ -32,20 +32,32 @@ export async function startExporter(flags: Flags, logger: Logger): Promise<Runni
   checkCertificateDates(webConfig, logger);
   const listen = parseListenAddress(flags.listenAddress);
 
-  let simulator: EmbeddedSimulator | undefined;
-  let credential: CredentialSource;
-  if (config.simulator) {
-    simulator = await startEmbeddedSimulator(config.simulator.scenario, logger);
-    credential = simulator.credential;
-  } else {
-    credential = await resolveDefaultCredential(logger).catch(startupError(''));
+  const simulator: EmbeddedSimulator | undefined = config.simulator ? await startEmbeddedSimulator(config.simulator.scenario, logger) : undefined;
+  // Every account's credential is resolved now: one that cannot be is a start-up error naming the account.
+  let defaultChain: Promise<CredentialSource> | undefined;
+  const credentials = new CredentialStore(async (a) =>
+    simulator
+      ? simulator.credentialFor(a.name)
+      : resolveAccountCredential(a, logger, () =>
+          (defaultChain ??= resolveDefaultCredential(logger).catch((err: unknown) => {
+            defaultChain = undefined; // asked again next time
+            throw err;
+          })),
+        ),
+  );
+  try {
+    await credentials.update(config.accounts);
+  } catch (err) {
+    await simulator?.close();
+    return startupError('')(err);
   }
-  const endpointOf = (c: ExporterConfig) => simulator?.endpoint ?? c.endpoint;
+  const endpointOf = (a: AccountConfig) => simulator?.endpoint ?? a.endpoint;
   const pipeline = new Pipeline(config, {
     logger,
-    makeSource: (c) => new SasClient({ endpoint: endpointOf(c), protocol: simulator ? 'http' : c.protocol, region: c.region, requestTimeoutMs: c.requestTimeoutMs, credential }),
+    makeSource: (a) =>
+      new SasClient({ endpoint: endpointOf(a), protocol: simulator ? 'http' : a.protocol, region: a.region, requestTimeoutMs: a.requestTimeoutMs, credential: credentials.get(a.name) }),
   });
-  logger.info('configuration loaded', { file: flags.configFile, tasks: config.tasks.length, endpoint: endpointOf(config), schedule: config.schedule });
+  logger.info('configuration loaded', { file: flags.configFile, ...configSummary(config), endpoints: [...new Set(config.accounts.map(endpointOf))].join(' '), schedule: config.schedule });
 
   let serving: ServingHandle | undefined;
   let watcher: FileWatch | undefined;
@@ -72,9 +84,23 @@ export async function startExporter(flags: Flags, logger: Logger): Promise<Runni
     if (Boolean(next.simulator) !== Boolean(pipeline.config.simulator) || next.simulator?.scenario !== pipeline.config.simulator?.scenario) {
       logger.warn('a change of `simulator` needs a restart; the rest of the configuration is applied', { trigger });
     }
-    const { added, removed } = pipeline.apply(next);
+    let result;
+    try {
+      await credentials.update(next.accounts);
+      result = pipeline.apply(next);
+    } catch (err) {
+      // Credentials of new accounts stay resolved (harmless); the running configuration stays in force.
+      return failed('configuration', (err as Error).message);
+    }
     watcher?.update(watchedFiles(flags.configFile, flags.webConfigFile, webConfig));
-    logger.info('configuration reloaded', { trigger, tasks: next.tasks.length, added: added.length, removed: removed.length, schedule: next.schedule });
+    logger.info('configuration reloaded', {
+      trigger,
+      ...configSummary(next),
+      added: result.added.length,
+      removed: result.removed.length,
+      ...(next.multiAccount ? { accounts_added: result.accountsAdded.join(','), accounts_removed: result.accountsRemoved.join(',') } : {}),
+      schedule: next.schedule,
+    });
     return { ok: true };
   });
 
@@ -131,6 +157,12 @@ function checkCertificateDates(web: WebConfig | undefined, logger: Logger): void
   } else if (cert.validFrom.getTime() > now) {
     logger.warn('the TLS certificate served is not valid yet; scrapers that verify it will fail', { file: web!.file, subject: cert.subject, not_before: cert.validFrom.toISOString() });
   }
+}
+
+/** What a log line says of a configuration. */
+function configSummary(c: ExporterConfig): Record<string, string | number> {
+  const tasks = c.accounts.reduce((n, a) => n + a.tasks.length, 0);
+  return c.multiAccount ? { accounts: c.accounts.length, tasks } : { tasks };
 }
 
 /** A failure at start, as one StartupError whose message names the file and line. */

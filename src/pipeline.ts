@@ -5,7 +5,7 @@
  * the soak all run this same wiring; only the HTTP serving and the process
  * around it differ.
  */
-import type { ExporterConfig } from './config/schema.js';
+import type { AccountConfig, ExporterConfig } from './config/schema.js';
 import type { Logger } from './log/logger.js';
 import { ExpositionCache } from './metrics/cache.js';
 import { SelfMetrics } from './metrics/self.js';
@@ -16,17 +16,21 @@ import { REVISION, VERSION } from './version.js';
 
 export interface PipelineOptions {
   readonly logger: Logger;
-  /** The API client for a configuration: the SDK client in production, the simulator's in demo mode. */
-  readonly makeSource: (config: ExporterConfig) => ScanTaskProgressSource;
+  /** The API client of an account: the SDK client in production, the simulator's in demo mode. */
+  readonly makeSource: (account: AccountConfig) => ScanTaskProgressSource;
   /** Default: a fresh SelfMetrics with the process metrics. */
   readonly self?: SelfMetrics;
   /** Default: node-cron. */
   readonly ticker?: TickerFactory;
 }
 
-/** What decides whether a new client is needed on reload. */
-function clientKey(c: ExporterConfig): string {
-  return JSON.stringify([c.endpoint, c.protocol, c.region, c.requestTimeoutMs]);
+/** What decides whether an account needs a new client on reload. */
+function clientKey(a: AccountConfig): string {
+  return JSON.stringify([a.endpoint, a.protocol, a.region, a.requestTimeoutMs, a.credentials ?? null]);
+}
+
+export class RestartRequiredError extends Error {
+  override readonly name = 'RestartRequiredError';
 }
 
 export class Pipeline {
@@ -34,25 +38,27 @@ export class Pipeline {
   readonly cache: ExpositionCache;
   readonly poller: Poller;
   private current: ExporterConfig;
-  private readonly makeSource: (config: ExporterConfig) => ScanTaskProgressSource;
+  private readonly makeSource: (account: AccountConfig) => ScanTaskProgressSource;
+  /** Each account's client, kept while its endpoint, timeout and credentials stay the same. */
+  private sources = new Map<string, { key: string; source: ScanTaskProgressSource }>();
   /** The generation of the snapshot that ended the first cycle, once there is one. */
   private firstCycleGeneration: number | undefined;
 
   constructor(config: ExporterConfig, opts: PipelineOptions) {
     this.current = config;
     this.makeSource = opts.makeSource;
-    this.self = opts.self ?? new SelfMetrics({ version: VERSION, revision: REVISION });
+    this.self = opts.self ?? new SelfMetrics({ version: VERSION, revision: REVISION, accountLabel: config.multiAccount });
     const logger = opts.logger;
-    this.cache = new ExpositionCache(() => this.self.renderParts(), this.self.labels);
-    this.poller = new Poller({ source: opts.makeSource(config), logger: logger.child({ component: 'poller' }), observer: this.self, ...(opts.ticker ? { ticker: opts.ticker } : {}) });
+    this.cache = new ExpositionCache(() => this.self.renderParts(), this.self.labelLimits);
+    this.poller = new Poller({ logger: logger.child({ component: 'poller' }), observer: this.self, ...(opts.ticker ? { ticker: opts.ticker } : {}) });
     this.poller.onSnapshot((snap) => {
       if (this.firstCycleGeneration === undefined && this.poller.ready) this.firstCycleGeneration = snap.generation;
       this.cache.update(snap).catch((err: unknown) => logger.error('rendering metrics failed', { err: String(err) }));
     });
     // The task count is set as a snapshot becomes the one served, so a scrape
     // never shows the count of one configuration beside the series of another.
-    this.cache.onRendered((_generation, _ms, snap) => this.self.tasks.set(snap.tasks.length));
-    this.poller.configure(config);
+    this.cache.onRendered((_generation, _ms, snap) => this.self.tasksServed(snap));
+    this.poller.configure(config, (a) => this.sourceOf(a as AccountConfig));
     this.self.configLoaded(true, Date.now());
   }
 
@@ -71,12 +77,30 @@ export class Pipeline {
    * through the poller (unchanged tasks keep their state).
    */
   apply(next: ExporterConfig): ConfigureResult {
-    const source = clientKey(next) !== clientKey(this.current) ? this.makeSource(next) : undefined;
-    const result = this.poller.configure(next);
-    if (source) this.poller.setSource(source);
+    if (next.multiAccount !== this.current.multiAccount) {
+      // Every family would change its labels (account added or dropped): a new process is the clean way.
+      throw new RestartRequiredError('switching between the single-account form and `accounts:` needs a restart');
+    }
+    const previous = this.sources;
+    this.sources = new Map();
+    let result: ConfigureResult;
+    try {
+      result = this.poller.configure(next, (a) => this.sourceOf(a as AccountConfig, previous));
+    } catch (err) {
+      this.sources = previous;
+      throw err;
+    }
     this.current = next;
     this.self.configLoaded(true, Date.now());
     return result;
+  }
+
+  private sourceOf(a: AccountConfig, previous = this.sources): ScanTaskProgressSource {
+    const key = clientKey(a);
+    const kept = previous.get(a.name);
+    const entry = kept && kept.key === key ? kept : { key, source: this.makeSource(a) };
+    this.sources.set(a.name, entry);
+    return entry.source;
   }
 
   /** Runs the first cycle now, then one per tick. */

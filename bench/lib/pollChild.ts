@@ -34,13 +34,14 @@ function rendered(generation: number): Promise<number> {
 
 async function init(a: { configFile: string }) {
   const config = await loadConfig(a.configFile);
+  const account = config.accounts[0]!;
   const credential = staticCredential(DEMO_CREDENTIALS.accessKeyId, DEMO_CREDENTIALS.accessKeySecret);
-  const source = new SasClient({ endpoint: config.endpoint, protocol: config.protocol, region: config.region, requestTimeoutMs: config.requestTimeoutMs, credential });
+  const source = new SasClient({ endpoint: account.endpoint, protocol: account.protocol, region: account.region, requestTimeoutMs: account.requestTimeoutMs, credential });
   // Warm-up calls outside the poller (its task states stay untouched): the
   // SDK's first calls load and JIT-compile code, a one-off start-up cost that
   // would otherwise land in the measured cycle. The parent resets the
   // simulator's counters afterwards.
-  const ids = config.tasks.slice(0, 200).map((t) => t.id);
+  const ids = account.tasks.slice(0, 200).map((t) => t.id);
   await Promise.all(
     Array.from({ length: 10 }, async (_, w) => {
       for (let i = w; i < ids.length; i += 10) {
@@ -67,7 +68,7 @@ async function init(a: { configFile: string }) {
   });
   server = await startHttp({ listen: { host: '127.0.0.1', port: 0 }, telemetryPath: '/metrics', cache: p.cache, self: p.self, isReady: () => p.ready, logger: silentLogger });
   await rendered(p.poller.current().generation);
-  return { url: `http://127.0.0.1:${server.address.port}`, tasks: config.tasks.length, qps: config.rateLimit.qps, burst: config.rateLimit.burst, concurrency: config.concurrency };
+  return { url: `http://127.0.0.1:${server.address.port}`, tasks: account.tasks.length, qps: account.rateLimit.qps, burst: account.rateLimit.burst, concurrency: account.concurrency };
 }
 
 /** One whole cycle, then the render of its snapshot; event-loop delay over both. */

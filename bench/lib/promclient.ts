@@ -4,7 +4,7 @@
  * comparing the two outputs checks the renderer too.
  */
 import client from 'prom-client';
-import type { Snapshot } from '../../src/model/snapshot.js';
+import { allTasks, type Snapshot } from '../../src/model/snapshot.js';
 import { TASK_FAMILIES } from '../../src/metrics/taskFamilies.js';
 import { TARGET_TYPES, TASK_STATUSES } from '../../src/model/vocabulary.js';
 
@@ -29,26 +29,27 @@ export function buildRegistry(snapshot: Snapshot): client.Registry {
   }
   const set = (name: string, labels: Record<string, string>, v: number) => g[name]!.set(labels, v);
   // Family by family, task by task: the order the exporter renders in.
-  for (const t of snapshot.tasks) set('aliyun_sas_scan_task_info', { task_id: t.id, task_name: t.name }, 1);
-  for (const t of snapshot.tasks) {
+  const tasks = allTasks(snapshot);
+  for (const t of tasks) set('aliyun_sas_scan_task_info', { task_id: t.id, task_name: t.name }, 1);
+  for (const t of tasks) {
     if (t.status === undefined) continue;
     for (const s of TASK_STATUSES) set('aliyun_sas_scan_task_status', { task_id: t.id, status: s }, s === t.status ? 1 : 0);
   }
-  for (const t of snapshot.tasks) {
+  for (const t of tasks) {
     for (const x of t.targets) set('aliyun_sas_scan_task_target_info', { task_id: t.id, target_type: x.type, target: x.target, target_name: x.name }, 1);
   }
-  for (const t of snapshot.tasks) {
+  for (const t of tasks) {
     if (t.status === undefined) continue;
     const counts = new Map<string, number>(TARGET_TYPES.map((k) => [k, 0]));
     for (const x of t.targets) counts.set(x.type, (counts.get(x.type) ?? 0) + 1);
     for (const [type, n] of counts) set('aliyun_sas_scan_task_targets', { task_id: t.id, target_type: type }, n);
   }
-  for (const t of snapshot.tasks) if (t.lastPollOk !== undefined) set('aliyun_sas_scan_task_poll_success', { task_id: t.id }, t.lastPollOk ? 1 : 0);
-  for (const t of snapshot.tasks) if (t.lastError) set('aliyun_sas_scan_task_poll_error_info', { task_id: t.id, class: t.lastError.class, code: t.lastError.code }, 1);
-  for (const t of snapshot.tasks) {
+  for (const t of tasks) if (t.lastPollOk !== undefined) set('aliyun_sas_scan_task_poll_success', { task_id: t.id }, t.lastPollOk ? 1 : 0);
+  for (const t of tasks) if (t.lastError) set('aliyun_sas_scan_task_poll_error_info', { task_id: t.id, class: t.lastError.class, code: t.lastError.code }, 1);
+  for (const t of tasks) {
     if (t.lastSuccessAt !== undefined) set('aliyun_sas_scan_task_last_success_timestamp_seconds', { task_id: t.id }, t.lastSuccessAt / 1000);
   }
-  for (const t of snapshot.tasks) {
+  for (const t of tasks) {
     if (t.statusChangedAt !== undefined) set('aliyun_sas_scan_task_status_change_timestamp_seconds', { task_id: t.id }, t.statusChangedAt / 1000);
   }
   return registry;

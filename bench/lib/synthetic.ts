@@ -65,5 +65,5 @@ export function syntheticSnapshot(opts: SyntheticOptions): Snapshot {
   const cycle = opts.cycle ?? 0;
   const tasks: TaskState[] = new Array(opts.tasks);
   for (let i = 0; i < opts.tasks; i++) tasks[i] = syntheticTask(i, opts.targetsPerTask, cycle);
-  return Object.freeze({ generation: opts.generation ?? cycle + 1, createdAt: BASE_MS + cycle * 30_000, tasks: Object.freeze(tasks) });
+  return Object.freeze({ generation: opts.generation ?? cycle + 1, createdAt: BASE_MS + cycle * 30_000, multiAccount: false, accounts: [{ name: '', tasks: Object.freeze(tasks) }] });
 }

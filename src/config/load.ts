@@ -6,8 +6,10 @@ import path from 'node:path';
 import { endpointForRegion } from '../sas/endpoints.js';
 import { YamlFile } from '../yaml/document.js';
 import { FileReadError, readBoundedFile } from '../yaml/file.js';
-import { YamlError, type PathSegment, type YamlIssue } from '../yaml/issues.js';
-import { configSchema, type ExporterConfig } from './schema.js';
+import type { z } from 'zod';
+import { quote, YamlError, type PathSegment, type YamlIssue } from '../yaml/issues.js';
+import { parseDuration } from './duration.js';
+import { configSchema, DEFAULTS, type AccountConfig, type CredentialsConfig, type ExporterConfig, type LatestScanConfig, type RawConfig, type RetryConfig } from './schema.js';
 
 /**
  * Larger than any real configuration: 1 MiB holds about 15,000 tasks with
@@ -55,17 +57,24 @@ function unwrap(s: unknown): unknown {
  * spellings follow the same rule (decimal digits only).
  */
 function spellTaskIdsAsWritten(yaml: YamlFile, raw: Record<string, unknown>): void {
-  const tasks = raw.tasks;
-  if (!Array.isArray(tasks)) return;
-  const written = (v: unknown, path: PathSegment[]): unknown => (typeof v === 'bigint' || typeof v === 'number' ? (yaml.plainSource(path) ?? v) : v);
-  tasks.forEach((t: unknown, i) => {
-    if (t !== null && typeof t === 'object' && !Array.isArray(t)) {
-      const entry = t as Record<string, unknown>;
-      if ('id' in entry) entry.id = written(entry.id, ['tasks', i, 'id']);
-    } else {
-      tasks[i] = written(t, ['tasks', i]);
-    }
-  });
+  const spell = (tasks: unknown, at: PathSegment[]): void => {
+    if (!Array.isArray(tasks)) return;
+    const written = (v: unknown, path: PathSegment[]): unknown => (typeof v === 'bigint' || typeof v === 'number' ? (yaml.plainSource(path) ?? v) : v);
+    tasks.forEach((t: unknown, i) => {
+      if (t !== null && typeof t === 'object' && !Array.isArray(t)) {
+        const entry = t as Record<string, unknown>;
+        if ('id' in entry) entry.id = written(entry.id, [...at, i, 'id']);
+      } else {
+        tasks[i] = written(t, [...at, i]);
+      }
+    });
+  };
+  spell(raw.tasks, ['tasks']);
+  if (Array.isArray(raw.accounts)) {
+    raw.accounts.forEach((a: unknown, i) => {
+      if (a !== null && typeof a === 'object' && !Array.isArray(a)) spell((a as Record<string, unknown>).tasks, ['accounts', i, 'tasks']);
+    });
+  }
 }
 
 /** Parses and validates YAML text; `file` is only used in messages and to resolve relative paths. */
@@ -85,31 +94,91 @@ export function parseConfig(text: string, file: string, overrides: ConfigOverrid
     yaml.throwIfIssues(fail);
   }
 
+  if ('accounts' in (raw as object) && (overrides.region !== undefined || overrides.endpoint !== undefined || overrides.protocol !== undefined)) {
+    yaml.add(['accounts'], 'the --sas.region, --sas.endpoint and --sas.protocol flags apply to the single-account form; with accounts, set them per account');
+    yaml.throwIfIssues(fail);
+  }
   spellTaskIdsAsWritten(yaml, raw as Record<string, unknown>);
   const result = configSchema.safeParse({ ...(raw as object), ...overrides });
   if (!result.success) {
-    yaml.addZod(result.error.issues);
+    yaml.addZod(result.error.issues.map((i) => withAccountName(i, raw)));
     yaml.throwIfIssues(fail);
   }
-  const c = result.data!;
+  return toExporterConfig(result.data!, file);
+}
 
+/** A problem inside `accounts[i]` says which account, by name, when it has one. */
+function withAccountName(issue: z.ZodIssue, raw: unknown): z.ZodIssue {
+  const [top, i] = issue.path;
+  if (top !== 'accounts' || typeof i !== 'number' || issue.code === 'unrecognized_keys') return issue;
+  const name = (raw as { accounts?: { name?: unknown }[] }).accounts?.[i]?.name;
+  if (typeof name !== 'string' || name === '') return issue;
+  return { ...issue, message: `account ${/^[a-z0-9_-]{1,63}$/.test(name) ? name : quote(name)}: ${issue.message}` };
+}
+
+function retryOf(r: RawConfig['retry']): RetryConfig {
+  return { maxAttempts: r.max_attempts, initialBackoffMs: r.initial_backoff, maxBackoffMs: r.max_backoff, maxRetriesPerCycle: r.max_retries_per_cycle };
+}
+
+function latestScanOf(l: RawConfig['latest_scan']): LatestScanConfig {
+  return { enabled: l.enabled, machines: l.machines, maxMachines: l.max_machines, pageSize: l.page_size };
+}
+
+type RawAccount = NonNullable<RawConfig['accounts']>[number];
+
+function credentialsOf(c: NonNullable<RawAccount['credentials']>): CredentialsConfig {
   return {
-    file,
-    region: c.region,
-    endpoint: c.endpoint ?? (c.region ? endpointForRegion(c.region) : ''),
-    protocol: c.protocol,
-    schedule: c.schedule,
+    ...(c.access_key_id_env && c.access_key_secret_env
+      ? { env: { accessKeyId: c.access_key_id_env, accessKeySecret: c.access_key_secret_env, ...(c.security_token_env ? { securityToken: c.security_token_env } : {}) } }
+      : {}),
+    ...(c.profile ? { profile: c.profile } : {}),
+    ...(c.role_arn
+      ? {
+          role: {
+            arn: c.role_arn,
+            sessionName: c.role_session_name ?? DEFAULTS.roleSessionName,
+            ...(c.external_id ? { externalId: c.external_id } : {}),
+            ...(c.sts_endpoint ? { stsEndpoint: c.sts_endpoint } : {}),
+            durationSeconds: (c.role_duration ?? (parseDuration(DEFAULTS.roleDuration) as number)) / 1000,
+          },
+        }
+      : {}),
+  };
+}
+
+/** The validated YAML as the pipeline wants it: the top-level settings are the defaults of every account. */
+function toExporterConfig(c: RawConfig, file: string): ExporterConfig {
+  const endpointOf = (region: string | undefined, endpoint: string | undefined) => endpoint ?? (region ? endpointForRegion(region) : '');
+  const base = {
+    protocol: c.protocol ?? DEFAULTS.protocol,
     requestTimeoutMs: c.request_timeout,
     concurrency: c.concurrency,
-    retry: {
-      maxAttempts: c.retry.max_attempts,
-      initialBackoffMs: c.retry.initial_backoff,
-      maxBackoffMs: c.retry.max_backoff,
-      maxRetriesPerCycle: c.retry.max_retries_per_cycle,
-    },
+    retry: retryOf(c.retry),
     rateLimit: { qps: c.rate_limit.qps, burst: c.rate_limit.burst },
     terminalRecheckIntervalMs: c.terminal_recheck_interval,
-    tasks: c.tasks,
+    latestScan: latestScanOf(c.latest_scan),
+  };
+  const accounts: AccountConfig[] = c.accounts
+    ? c.accounts.map((a) => ({
+        name: a.name,
+        region: a.region,
+        endpoint: endpointOf(a.region, a.endpoint),
+        protocol: a.protocol ?? base.protocol,
+        credentials: a.credentials ? credentialsOf(a.credentials) : undefined,
+        requestTimeoutMs: a.request_timeout ?? base.requestTimeoutMs,
+        concurrency: a.concurrency ?? base.concurrency,
+        retry: a.retry ? retryOf(a.retry) : base.retry,
+        rateLimit: a.rate_limit ? { qps: a.rate_limit.qps, burst: a.rate_limit.burst } : base.rateLimit,
+        terminalRecheckIntervalMs: a.terminal_recheck_interval ?? base.terminalRecheckIntervalMs,
+        tasks: a.tasks ?? [],
+        latestScan: a.latest_scan ? latestScanOf(a.latest_scan) : base.latestScan,
+      }))
+    : [{ name: '', region: c.region, endpoint: endpointOf(c.region, c.endpoint), credentials: undefined, tasks: c.tasks ?? [], ...base }];
+  return {
+    file,
+    schedule: c.schedule,
+    multiAccount: c.accounts !== undefined,
+    accounts,
     simulator: c.simulator ? { scenario: path.resolve(path.dirname(file), c.simulator.scenario) } : undefined,
   };
 }

@@ -72,8 +72,16 @@ function* render(snapshot: Snapshot, opts: RenderOptions, sink: Sink): Generator
   const families = opts.families ?? TASK_FAMILIES;
   const labels = opts.labels ?? new LabelLimits();
   const slice = Math.max(1, opts.yieldEvery ?? Infinity);
-  const tasks: readonly TaskState[] = snapshot.tasks;
-  const tids = tasks.map((t) => `task_id="${escapeLabelValue(t.id)}"`);
+  const tasks: TaskState[] = [];
+  const tids: string[] = [];
+  for (const a of snapshot.accounts) {
+    // The identity of a task: (account, task ID); the account label only in the multi-account form.
+    const account = snapshot.multiAccount ? `account="${escapeLabelValue(a.name)}",` : '';
+    for (const t of a.tasks) {
+      tasks.push(t);
+      tids.push(`${account}task_id="${escapeLabelValue(t.id)}"`);
+    }
+  }
   let out = '';
   let sliceStart = performance.now();
   let inSlice = 0;

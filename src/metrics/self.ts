@@ -11,10 +11,11 @@
  */
 import client from 'prom-client';
 import { ACTIONS, TARGET_INFO_PROBLEMS } from '../model/vocabulary.js';
-import type { CycleStats, PollObserver } from '../poller/observer.js';
-import { LabelLimits, LIMIT_REASONS, LIMITED_LABELS } from './labels.js';
+import type { Snapshot } from '../model/snapshot.js';
+import type { AccountObserver, CycleStats, PollObserver } from '../poller/observer.js';
 import { AUTH_DENIAL_REASONS, type AuthDenialReason } from '../web/basicAuth.js';
 import type { ShedReason } from '../web/server.js';
+import { LabelLimits, LIMIT_REASONS, LIMITED_LABELS } from './labels.js';
 
 /** How long the default process metrics' text is reused; well under any scrape interval. */
 export const PROCESS_METRICS_MAX_AGE_MS = 1000;
@@ -37,8 +38,17 @@ export interface SelfMetricsOptions {
   revision: string;
   /** Default process metrics (off in unit tests, where they vary). */
   processMetrics?: boolean;
+  /** The multi-account form: the account families carry an `account` label. */
+  accountLabel?: boolean;
   /** Monotonic ms, for the process metrics' reuse window (tests). */
   now?: () => number;
+}
+
+/** What the account families need to know of an account. */
+export interface AccountIdentity {
+  readonly name: string;
+  readonly endpoint?: string;
+  readonly region?: string | undefined;
 }
 
 export class SelfMetrics implements PollObserver {
@@ -48,6 +58,8 @@ export class SelfMetrics implements PollObserver {
   private readonly processRegistry: client.Registry | undefined;
   private processText: { at: number; text: Promise<string> } | undefined;
   private readonly clock: () => number;
+  /** Families of one account carry `account` in the multi-account form, nothing in the single-account form. */
+  private readonly accountLabel: boolean;
   private readonly apiRequests;
   private readonly apiDuration;
   private readonly rateLimit;
@@ -57,7 +69,8 @@ export class SelfMetrics implements PollObserver {
   private readonly lastCycle;
   private readonly cycleCalls;
   private readonly cycleTasks;
-  readonly tasks;
+  private readonly tasks;
+  private readonly accountInfo;
   private readonly reloadOk;
   private readonly reloadTime;
   private readonly scrapes;
@@ -65,26 +78,33 @@ export class SelfMetrics implements PollObserver {
   private readonly authDenials;
   private readonly connectionsShed;
   /** Bounds on API-provided label values: the code here, targets in the task families. */
-  readonly labels: LabelLimits;
+  readonly labelLimits: LabelLimits;
+  private readonly accountObservers = new Map<string, AccountObserver>();
+  private known: readonly AccountIdentity[] = [];
 
   constructor(opts: SelfMetricsOptions) {
     const registers = [this.registry];
-    this.apiRequests = new client.Counter({ name: 'aliyun_sas_api_requests_total', help: 'Security Center API calls by action and outcome: OK, the API error code, or timeout/network/bad_response/credentials.', labelNames: ['action', 'code'] as const, registers });
-    this.apiDuration = new client.Histogram({ name: 'aliyun_sas_api_request_duration_seconds', help: 'Duration of Security Center API calls, failures included.', labelNames: ['action'] as const, buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers });
-    this.rateLimit = new client.Gauge({ name: 'aliyun_sas_api_rate_limit_qps', help: 'Client-side API request rate currently allowed; lowered while the API throttles.', registers });
-    this.targetInfoErrors = new client.Counter({ name: 'aliyun_sas_target_info_errors_total', help: 'Answers whose TargetInfo was missing, empty or malformed (the status was kept).', labelNames: ['reason'] as const, registers });
+    this.accountLabel = opts.accountLabel ?? false;
+    const acct = <L extends string>(...names: L[]) => (this.accountLabel ? (['account', ...names] as const) : names) as readonly ('account' | L)[];
+    this.apiRequests = new client.Counter({ name: 'aliyun_sas_api_requests_total', help: 'Security Center API calls by action and outcome: OK, the API error code, or timeout/network/bad_response/credentials.', labelNames: acct('action', 'code'), registers });
+    this.apiDuration = new client.Histogram({ name: 'aliyun_sas_api_request_duration_seconds', help: 'Duration of Security Center API calls, failures included.', labelNames: acct('action'), buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers });
+    this.rateLimit = new client.Gauge({ name: 'aliyun_sas_api_rate_limit_qps', help: 'Client-side API request rate currently allowed; lowered while the API throttles.', labelNames: acct(), registers });
+    this.targetInfoErrors = new client.Counter({ name: 'aliyun_sas_target_info_errors_total', help: 'Answers whose TargetInfo was missing, empty or malformed (the status was kept).', labelNames: acct('reason'), registers });
     this.cycles = new client.Counter({ name: 'aliyun_sas_poll_cycles_total', help: 'Poll cycles by result: success, partial, failure; skipped counts ticks dropped because a cycle still ran.', labelNames: ['result'] as const, registers });
     this.cycleDuration = new client.Gauge({ name: 'aliyun_sas_poll_cycle_duration_seconds', help: 'Duration of the last finished poll cycle.', registers });
     this.lastCycle = new client.Gauge({ name: 'aliyun_sas_poll_last_cycle_timestamp_seconds', help: 'Unix time the last poll cycle finished.', registers });
-    this.cycleCalls = new client.Gauge({ name: 'aliyun_sas_poll_cycle_api_calls', help: 'API calls made by the last poll cycle, retries included.', registers });
-    this.cycleTasks = new client.Gauge({ name: 'aliyun_sas_poll_cycle_tasks_polled', help: 'Tasks polled by the last cycle (terminal tasks not due for a re-check are left out).', registers });
-    this.tasks = new client.Gauge({ name: 'aliyun_sas_tasks', help: 'Scan tasks in the configuration.', registers });
+    this.cycleCalls = new client.Gauge({ name: 'aliyun_sas_poll_cycle_api_calls', help: 'API calls made by the last poll cycle, retries included.', labelNames: acct(), registers });
+    this.cycleTasks = new client.Gauge({ name: 'aliyun_sas_poll_cycle_tasks_polled', help: 'Tasks polled by the last cycle (terminal tasks not due for a re-check are left out).', labelNames: acct(), registers });
+    this.tasks = new client.Gauge({ name: 'aliyun_sas_tasks', help: 'Scan tasks in the configuration whose series are served.', labelNames: acct(), registers });
+    this.accountInfo = this.accountLabel
+      ? new client.Gauge({ name: 'aliyun_sas_account_info', help: 'A configured Alibaba Cloud account, with its API endpoint and region. Always 1.', labelNames: ['account', 'endpoint', 'region'] as const, registers })
+      : undefined;
     this.reloadOk = new client.Gauge({ name: 'aliyun_sas_exporter_config_last_reload_successful', help: 'Whether the last configuration load succeeded.', registers });
     this.reloadTime = new client.Gauge({ name: 'aliyun_sas_exporter_config_last_reload_success_timestamp_seconds', help: 'Unix time of the last successful configuration load.', registers });
     this.scrapes = new client.Counter({ name: 'aliyun_sas_exporter_scrapes_total', help: 'Responses of the telemetry path by HTTP status code.', labelNames: ['code'] as const, registers });
     this.limited = new client.Counter({ name: 'aliyun_sas_exporter_label_values_limited_total', help: 'Label values from the API replaced by "other" (past the bound on distinct values), cut to the maximum length (truncated), or left out (dropped: targets past the per-task limit), counted as they happen.', labelNames: ['label', 'reason'] as const, registers });
     for (const label of LIMITED_LABELS) for (const reason of LIMIT_REASONS) this.limited.inc({ label, reason }, 0);
-    this.labels = new LabelLimits((label, reason, n = 1) => this.limited.inc({ label, reason }, n));
+    this.labelLimits = new LabelLimits((label, reason, n = 1) => this.limited.inc({ label, reason }, n));
     this.authDenials = new client.Counter({ name: 'aliyun_sas_exporter_http_auth_denied_total', help: 'Requests denied by basic auth: missing, malformed or invalid credentials (401), or busy: too many password verifications waiting (429).', labelNames: ['reason'] as const, registers });
     for (const reason of AUTH_DENIAL_REASONS) this.authDenials.inc({ reason }, 0);
     this.connectionsShed = new client.Counter({ name: 'aliyun_sas_exporter_http_connections_shed_total', help: 'Connections closed by the connection limit: idle_evicted (an idle connection closed to admit a new one), refused (a new connection closed, every one being busy).', labelNames: ['reason'] as const, registers });
@@ -94,8 +114,7 @@ export class SelfMetrics implements PollObserver {
     // Label values known in advance start at 0, so the first increment is visible to rate().
     for (const result of ['success', 'partial', 'failure', 'skipped']) this.cycles.inc({ result }, 0);
     for (const code of SCRAPE_CODES) this.scrapes.inc({ code }, 0);
-    for (const reason of TARGET_INFO_PROBLEMS) this.targetInfoErrors.inc({ reason }, 0);
-    for (const action of Object.values(ACTIONS)) this.apiRequests.inc({ action, code: 'OK' }, 0);
+    if (!this.accountLabel) this.zeroAccount('');
     this.clock = opts.now ?? (() => performance.now());
     if (opts.processMetrics !== false) {
       this.processRegistry = new client.Registry();
@@ -106,31 +125,89 @@ export class SelfMetrics implements PollObserver {
     }
   }
 
-  apiCall(action: string, code: string, durationSeconds: number): void {
-    this.apiRequests.inc({ action, code: this.labels.code.apply(code) });
-    this.apiDuration.observe({ action }, durationSeconds);
+  /** The labels of one account's series: `{account}` or nothing. */
+  private labels(account: string): Record<string, string> {
+    return this.accountLabel ? { account } : {};
   }
 
-  targetInfoError(reason: string): void {
-    this.targetInfoErrors.inc({ reason });
+  private zeroAccount(account: string): void {
+    const l = this.labels(account);
+    for (const reason of TARGET_INFO_PROBLEMS) this.targetInfoErrors.inc({ ...l, reason }, 0);
+    for (const action of Object.values(ACTIONS)) this.apiRequests.inc({ ...l, action, code: 'OK' }, 0);
+  }
+
+  account(name: string): AccountObserver {
+    let o = this.accountObservers.get(name);
+    if (o) return o;
+    const l = this.labels(name);
+    o = {
+      apiCall: (action, code, seconds) => {
+        this.apiRequests.inc({ ...l, action, code: this.labelLimits.code.apply(code) });
+        this.apiDuration.observe({ ...l, action }, seconds);
+      },
+      targetInfoError: (reason) => this.targetInfoErrors.inc({ ...l, reason }),
+      rateLimitChanged: (qps) => this.rateLimit.set(l, qps),
+      cycleFinished: (stats) => {
+        // Polls of tasks a reload added are counted in the API families only.
+        if (stats.kind !== 'schedule') return;
+        this.cycleCalls.set(l, stats.apiCalls);
+        this.cycleTasks.set(l, stats.tasksPolled);
+      },
+    };
+    this.accountObservers.set(name, o);
+    if (this.accountLabel) this.zeroAccount(name);
+    return o;
+  }
+
+  /** The accounts polled from now on: their info series; every series of an account gone is dropped. */
+  accountsChanged(accounts: readonly AccountIdentity[]): void {
+    const now = new Set(accounts.map((a) => a.name));
+    const gone = this.known.filter((a) => !now.has(a.name));
+    this.known = accounts;
+    if (!this.accountLabel) return;
+    this.accountInfo?.reset();
+    for (const a of accounts) this.accountInfo?.set({ account: a.name, endpoint: a.endpoint ?? '', region: a.region ?? '' }, 1);
+    for (const a of gone) {
+      this.accountObservers.delete(a.name);
+      void this.forget(a.name);
+    }
+  }
+
+  /** Drops every series labelled `account="name"` from the account families. */
+  private async forget(name: string): Promise<void> {
+    const families = [this.apiRequests, this.apiDuration, this.rateLimit, this.targetInfoErrors, this.cycleCalls, this.cycleTasks] as const;
+    for (const f of families) {
+      const seen = new Set<string>();
+      for (const v of (await f.get()).values) {
+        if (v.labels.account !== name) continue;
+        const { le: _le, ...labels } = v.labels as Record<string, string | number>;
+        const key = JSON.stringify(labels);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        (f as unknown as { remove(l: Record<string, string | number>): void }).remove(labels);
+      }
+    }
   }
 
   cycleFinished(stats: CycleStats): void {
-    // Polls of tasks a reload added are counted in the API families only.
     if (stats.kind !== 'schedule') return;
     this.cycles.inc({ result: stats.result });
     this.cycleDuration.set(stats.durationMs / 1000);
     this.lastCycle.set((stats.startedAt + stats.durationMs) / 1000);
-    this.cycleCalls.set(stats.apiCalls);
-    this.cycleTasks.set(stats.tasksPolled);
   }
 
   tickSkipped(): void {
     this.cycles.inc({ result: 'skipped' });
   }
 
-  rateLimitChanged(qps: number): void {
-    this.rateLimit.set(qps);
+  /** Task counts of the snapshot now served (so a scrape never shows one configuration's count beside another's series). */
+  tasksServed(snapshot: Snapshot): void {
+    if (!this.accountLabel) {
+      this.tasks.set(snapshot.accounts.reduce((n, a) => n + a.tasks.length, 0));
+      return;
+    }
+    this.tasks.reset();
+    for (const a of snapshot.accounts) this.tasks.set({ account: a.name }, a.tasks.length);
   }
 
   configLoaded(ok: boolean, at: number): void {

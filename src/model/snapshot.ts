@@ -43,10 +43,27 @@ export interface TaskState {
   readonly lastError?: { readonly class: ErrorClass; readonly code: string };
 }
 
+/** One account's part of a snapshot. */
+export interface AccountSnapshot {
+  /** The `account` label; '' in the single-account form. */
+  readonly name: string;
+  /** In configuration order. */
+  readonly tasks: readonly TaskState[];
+}
+
 export interface Snapshot {
   /** Increases with every published snapshot; renderers cache on it. */
   readonly generation: number;
   readonly createdAt: number;
+  /** True in the `accounts:` form: every series carries an `account` label. */
+  readonly multiAccount: boolean;
   /** In configuration order. */
-  readonly tasks: readonly TaskState[];
+  readonly accounts: readonly AccountSnapshot[];
+}
+
+/** Every task of a snapshot, account by account. */
+export function allTasks(snapshot: Snapshot): TaskState[] {
+  const out: TaskState[] = [];
+  for (const a of snapshot.accounts) for (const t of a.tasks) out.push(t);
+  return out;
 }

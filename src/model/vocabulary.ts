@@ -10,6 +10,8 @@ export const API_VERSION = '2018-12-03';
 /** The API actions, as they appear in the `action` label and in RAM policies (`yundun-sas:<action>`). */
 export const ACTIONS = {
   describeScanTaskProgress: 'DescribeScanTaskProgress',
+  getVirusScanLatestTaskStatistic: 'GetVirusScanLatestTaskStatistic',
+  listVirusScanTask: 'ListVirusScanTask',
 } as const;
 export type Action = (typeof ACTIONS)[keyof typeof ACTIONS];
 

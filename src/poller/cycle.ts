@@ -8,14 +8,14 @@ import type { Logger } from '../log/logger.js';
 import { ACTIONS } from '../model/vocabulary.js';
 import type { SasResult, ScanTaskProgressSource } from '../sas/types.js';
 import { backoffDelayMs } from './backoff.js';
-import type { CycleStats, PollObserver } from './observer.js';
+import type { AccountObserver, CycleStats } from './observer.js';
 import { AbortedError, type RateLimiter } from './rateLimiter.js';
 import type { RetryConfig } from '../config/schema.js';
 
 export interface CycleDeps {
   readonly source: ScanTaskProgressSource;
   readonly limiter: RateLimiter;
-  readonly observer: PollObserver;
+  readonly observer: AccountObserver;
   readonly logger: Logger;
   readonly now: () => number;
   readonly random: () => number;

@@ -7,8 +7,8 @@ export type CycleResult = 'success' | 'partial' | 'failure';
 export interface CycleStats {
   /**
    * `schedule`: a cycle of the schedule (or the first one, at start) over
-   * every task due. `added`: the extra poll of tasks a reload just added,
-   * which is not a cycle: it must not overwrite the last cycle's figures.
+   * every task due. `added`: the extra poll of tasks (or accounts) a reload
+   * just added, which is not a cycle: it must not overwrite the last cycle's figures.
    */
   readonly kind: 'schedule' | 'added';
   readonly result: CycleResult;
@@ -22,18 +22,51 @@ export interface CycleStats {
   readonly retriesDropped: number;
 }
 
-export interface PollObserver {
+/** What one account's polling reports: its calls, its rate, its share of a cycle. */
+export interface AccountObserver {
   apiCall(action: string, code: string, durationSeconds: number): void;
   targetInfoError(reason: string): void;
-  cycleFinished(stats: CycleStats): void;
-  tickSkipped(): void;
   rateLimitChanged(qps: number): void;
+  /** The account's part of a cycle. */
+  cycleFinished(stats: CycleStats): void;
 }
 
-export const nullObserver: PollObserver = {
+export interface PollObserver {
+  /** The observer of one account's polling ('' in the single-account form). */
+  account(name: string): AccountObserver;
+  /** Accounts polled from now on, in configuration order (after a reload too). */
+  accountsChanged(accounts: readonly { readonly name: string; readonly endpoint?: string; readonly region?: string | undefined }[]): void;
+  /** The cycle as a whole, over every account. */
+  cycleFinished(stats: CycleStats): void;
+  tickSkipped(): void;
+}
+
+export const nullAccountObserver: AccountObserver = {
   apiCall() {},
   targetInfoError() {},
+  rateLimitChanged() {},
+  cycleFinished() {},
+};
+
+export const nullObserver: PollObserver = {
+  account: () => nullAccountObserver,
+  accountsChanged() {},
   cycleFinished() {},
   tickSkipped() {},
-  rateLimitChanged() {},
 };
+
+/** The stats of one cycle over several accounts' stats. */
+export function combineStats(kind: CycleStats['kind'], startedAt: number, endedAt: number, parts: readonly CycleStats[]): CycleStats {
+  let tasksPolled = 0;
+  let tasksFailed = 0;
+  let apiCalls = 0;
+  let retriesDropped = 0;
+  for (const p of parts) {
+    tasksPolled += p.tasksPolled;
+    tasksFailed += p.tasksFailed;
+    apiCalls += p.apiCalls;
+    retriesDropped += p.retriesDropped;
+  }
+  const result: CycleResult = tasksPolled === 0 || tasksFailed === 0 ? 'success' : tasksFailed === tasksPolled ? 'failure' : 'partial';
+  return { kind, result, startedAt, durationMs: endedAt - startedAt, tasksPolled, tasksFailed, apiCalls, retriesDropped };
+}

@@ -1,24 +1,32 @@
 /**
- * Owns the task list and what is known of each task; runs cycles on the
- * schedule (the first at once), never two at a time; publishes an immutable
- * snapshot at the end of each cycle and on every reload.
+ * Runs the cycles: one per tick of the schedule (the first at once), never
+ * two at a time, each covering every account at once (each account with its
+ * own client, rate limit and concurrency, all bound by the same deadline:
+ * the next tick). Publishes an immutable snapshot at the end of each cycle
+ * and on every reload.
  */
 import { setMaxListeners } from 'node:events';
-import type { ExporterConfig } from '../config/schema.js';
+import type { AccountConfig, ExporterConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
-import type { SasResult, ScanTaskProgressSource } from '../sas/types.js';
-import { runCycle } from './cycle.js';
-import { nullObserver, type CycleStats, type PollObserver } from './observer.js';
-import { abortableSleep, RateLimiter } from './rateLimiter.js';
+import type { Snapshot } from '../model/snapshot.js';
+import type { ScanTaskProgressSource } from '../sas/types.js';
+import { AccountPoller, type AccountSettings } from './account.js';
+import { combineStats, nullObserver, type CycleStats, type PollObserver } from './observer.js';
+import { abortableSleep } from './rateLimiter.js';
 import { cronTicker, type Ticker, type TickerFactory } from './scheduler.js';
-import type { Snapshot, TaskState } from '../model/snapshot.js';
-import { applyResult, isDue, withSpec } from './state.js';
 
-export type PollerSettings = Pick<ExporterConfig, 'schedule' | 'concurrency' | 'retry' | 'rateLimit' | 'terminalRecheckIntervalMs' | 'tasks'>;
+export type PollerAccount = AccountSettings & Partial<Pick<AccountConfig, 'endpoint' | 'region'>>;
+
+export interface PollerSettings {
+  readonly schedule: string;
+  readonly multiAccount: boolean;
+  readonly accounts: readonly PollerAccount[];
+}
 
 export interface PollerDeps {
-  source: ScanTaskProgressSource;
   logger: Logger;
+  /** The client of every account, unless configure() is given one per account. */
+  source?: ScanTaskProgressSource;
   observer?: PollObserver;
   ticker?: TickerFactory;
   now?: () => number;
@@ -27,42 +35,44 @@ export interface PollerDeps {
 }
 
 export interface ConfigureResult {
+  /** Task IDs added, as `account/id` in the multi-account form, `id` otherwise. */
   readonly added: readonly string[];
   readonly removed: readonly string[];
+  readonly accountsAdded: readonly string[];
+  readonly accountsRemoved: readonly string[];
 }
+
+/** The settings of one account as a Pick of ExporterConfig's, for callers that hold a whole configuration. */
+export type PollerConfig = Pick<ExporterConfig, 'schedule' | 'multiAccount' | 'accounts'>;
 
 export class Poller {
   private settings: PollerSettings | undefined;
-  private source: ScanTaskProgressSource;
   private readonly logger: Logger;
   private readonly observer: PollObserver;
   private readonly tickerFactory: TickerFactory;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
-  private limiter: RateLimiter | undefined;
+  private readonly defaultSource: ScanTaskProgressSource | undefined;
   private ticker: Ticker | undefined;
-  private states = new Map<string, TaskState>();
-  private order: string[] = [];
-  private snap: Snapshot = { generation: 0, createdAt: 0, tasks: [] };
+  private accounts = new Map<string, AccountPoller>();
+  private snap: Snapshot = { generation: 0, createdAt: 0, multiAccount: false, accounts: [] };
   private readonly listeners: ((s: Snapshot) => void)[] = [];
   private running: Promise<void> | undefined;
-  /** Tasks added by a reload while a cycle ran: polled right after it. */
-  private pending = new Set<string>();
-  private abort = new AbortController();
+  /** Tasks added by a reload, per account: polled at once, or right after the running cycle. */
+  private pending = new Map<string, Set<string>>();
+  private readonly abort = new AbortController();
   private cyclesDone = 0;
   private stopped = false;
-  /** What was last logged per task, so a lasting failure is one warning, not one per cycle. */
-  private lastLogged = new Map<string, string>();
 
   constructor(deps: PollerDeps) {
-    this.source = deps.source;
     this.logger = deps.logger;
     this.observer = deps.observer ?? nullObserver;
     this.tickerFactory = deps.ticker ?? cronTicker;
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
     this.sleep = deps.sleep ?? abortableSleep;
+    this.defaultSource = deps.source;
     // Every waiting worker listens on this signal (rate limiter, retry back-off):
     // with concurrency above 10 Node would warn of a listener leak that is none.
     setMaxListeners(0, this.abort.signal);
@@ -85,49 +95,58 @@ export class Poller {
     this.listeners.push(listener);
   }
 
-  setSource(source: ScanTaskProgressSource): void {
-    this.source = source;
-  }
-
   /**
-   * Applies a (new) configuration atomically: unchanged tasks keep their
-   * state and history, removed ones vanish from the next snapshot, added ones
-   * are polled at once (after the running cycle, if any).
+   * Applies a (new) configuration atomically: accounts and tasks added are
+   * polled at once (after the running cycle, if any), removed ones vanish
+   * from the next snapshot, unchanged ones keep their state. `sourceOf`
+   * gives each account's client (the same object when nothing changed).
    */
-  configure(settings: PollerSettings): ConfigureResult {
+  configure(settings: PollerSettings, sourceOf?: (account: PollerAccount) => ScanTaskProgressSource): ConfigureResult {
     const previous = this.settings;
-    // The one step that can fail comes first: the old ticker stays until the new one exists.
+    const source = (a: PollerAccount): ScanTaskProgressSource => {
+      const s = sourceOf?.(a) ?? this.defaultSource;
+      if (!s) throw new Error(`no API client for account ${a.name}`);
+      return s;
+    };
+    // The steps that can fail come first: nothing changes unless all of them worked.
+    const sources = new Map(settings.accounts.map((a) => [a.name, source(a)] as const));
     let ticker = this.ticker;
-    if (this.ticker && previous && previous.schedule !== settings.schedule) {
-      ticker = this.tickerFactory(settings.schedule, () => this.onTick());
-      this.ticker.stop();
-    }
+    if (this.ticker && previous && previous.schedule !== settings.schedule) ticker = this.tickerFactory(settings.schedule, () => this.onTick());
+
+    if (ticker !== this.ticker) this.ticker?.stop();
     this.ticker = ticker;
     this.settings = settings;
-    const nextStates = new Map<string, TaskState>();
-    for (const spec of settings.tasks) nextStates.set(spec.id, withSpec(this.states.get(spec.id), spec));
-    const added = settings.tasks.filter((t) => !this.states.has(t.id)).map((t) => t.id);
-    const removed = this.order.filter((id) => !nextStates.has(id));
-    this.states = nextStates;
-    this.order = settings.tasks.map((t) => t.id);
-    for (const id of removed) {
-      this.pending.delete(id);
-      this.lastLogged.delete(id);
+    const label = (account: string, id: string) => (settings.multiAccount ? `${account}/${id}` : id);
+    const added: string[] = [];
+    const removed: string[] = [];
+    const accountsAdded: string[] = [];
+    const next = new Map<string, AccountPoller>();
+    for (const a of settings.accounts) {
+      let p = this.accounts.get(a.name);
+      if (!p) {
+        const logger = settings.multiAccount ? this.logger.child({ account: a.name }) : this.logger;
+        p = new AccountPoller(a, sources.get(a.name)!, { logger, observer: this.observer.account(a.name), now: this.now, random: this.random, sleep: this.sleep });
+        accountsAdded.push(a.name);
+        for (const t of a.tasks) added.push(label(a.name, t.id));
+        this.queue(a.name, a.tasks.map((t) => t.id));
+      } else {
+        const r = p.configure(a, sources.get(a.name)!);
+        for (const id of r.added) added.push(label(a.name, id));
+        for (const id of r.removed) removed.push(label(a.name, id));
+        this.queue(a.name, r.added);
+      }
+      next.set(a.name, p);
     }
-
-    if (!this.limiter) {
-      this.limiter = new RateLimiter({ qps: settings.rateLimit.qps, burst: settings.rateLimit.burst, sleep: this.sleep });
-      this.limiter.onRateChange((qps) => this.observer.rateLimitChanged(qps));
-      this.observer.rateLimitChanged(settings.rateLimit.qps);
-    } else if (previous && (previous.rateLimit.qps !== settings.rateLimit.qps || previous.rateLimit.burst !== settings.rateLimit.burst)) {
-      this.limiter.reconfigure(settings.rateLimit.qps, settings.rateLimit.burst);
+    const accountsRemoved = [...this.accounts.keys()].filter((n) => !next.has(n));
+    for (const name of accountsRemoved) {
+      for (const t of this.accounts.get(name)!.snapshot().tasks) removed.push(label(name, t.id));
+      this.pending.delete(name);
     }
+    this.accounts = next;
+    this.observer.accountsChanged(settings.accounts);
     this.publish();
-    if (this.ticker && added.length > 0) {
-      for (const id of added) this.pending.add(id);
-      if (!this.running) void this.startCycle([...this.pending]);
-    }
-    return { added, removed };
+    if (this.ticker && !this.running && this.pending.size > 0) void this.startCycle('added');
+    return { added, removed, accountsAdded, accountsRemoved };
   }
 
   /** Runs the first cycle now and then one per tick. */
@@ -135,7 +154,8 @@ export class Poller {
     if (!this.settings) throw new Error('configure() must come before start()');
     if (this.ticker || this.stopped) return;
     this.ticker = this.tickerFactory(this.settings.schedule, () => this.onTick());
-    void this.startCycle(undefined);
+    this.pending.clear(); // the first cycle covers them
+    void this.startCycle('schedule');
   }
 
   /** Stops ticking and abandons waits; gives in-flight calls up to `graceMs` to end. */
@@ -151,10 +171,18 @@ export class Poller {
     }
   }
 
-  /** Runs one full cycle (or one over `onlyIds`) now, for tests and tools; waits for a running one first. */
-  async runOnce(onlyIds?: readonly string[]): Promise<CycleStats | undefined> {
+  /** Runs one full cycle now, for tests and tools; waits for a running one first. */
+  async runOnce(): Promise<CycleStats | undefined> {
     while (this.running) await this.running;
-    return this.startCycle(onlyIds);
+    this.pending.clear();
+    return this.startCycle('schedule');
+  }
+
+  private queue(account: string, ids: readonly string[]): void {
+    if (ids.length === 0) return;
+    let set = this.pending.get(account);
+    if (!set) this.pending.set(account, (set = new Set()));
+    for (const id of ids) set.add(id);
   }
 
   private onTick(): void {
@@ -163,11 +191,11 @@ export class Poller {
       this.logger.warn('poll cycle still running at the next tick; tick skipped', { schedule: this.settings?.schedule });
       return;
     }
-    void this.startCycle(undefined);
+    void this.startCycle('schedule');
   }
 
-  private startCycle(onlyIds: readonly string[] | undefined): Promise<CycleStats | undefined> {
-    const p = this.cycle(onlyIds);
+  private startCycle(kind: CycleStats['kind']): Promise<CycleStats | undefined> {
+    const p = this.cycle(kind);
     const done = p.then(
       () => undefined,
       () => undefined,
@@ -175,73 +203,42 @@ export class Poller {
     this.running = done;
     void done.then(() => {
       if (this.running === done) this.running = undefined;
-      if (this.pending.size > 0 && !this.stopped && this.ticker) void this.startCycle([...this.pending]);
+      if (this.pending.size > 0 && !this.stopped && this.ticker) void this.startCycle('added');
     });
     return p.catch((err: unknown) => {
       // A bug, not an API failure: report it and keep the exporter serving.
-      this.logger.error('poll cycle crashed', { err: err instanceof Error ? err.stack ?? err.message : String(err) });
+      this.logger.error('poll cycle crashed', { err: err instanceof Error ? (err.stack ?? err.message) : String(err) });
       return undefined;
     });
   }
 
-  private async cycle(onlyIds: readonly string[] | undefined): Promise<CycleStats> {
-    const settings = this.settings!;
+  private async cycle(kind: CycleStats['kind']): Promise<CycleStats> {
     const startedAt = this.now();
-    let ids: string[];
-    if (onlyIds) {
-      ids = onlyIds.filter((id) => this.states.has(id));
-      for (const id of ids) this.pending.delete(id);
+    const work: { account: AccountPoller; ids: string[] }[] = [];
+    if (kind === 'schedule') {
+      this.pending.clear();
+      for (const a of this.accounts.values()) work.push({ account: a, ids: a.due(startedAt) });
     } else {
-      ids = this.order.filter((id) => isDue(this.states.get(id)!, startedAt, settings.terminalRecheckIntervalMs));
+      for (const [name, ids] of this.pending) {
+        const a = this.accounts.get(name);
+        if (a) work.push({ account: a, ids: [...ids] });
+      }
       this.pending.clear();
     }
-    const results: [string, SasResult, number][] = [];
     const deadline = this.ticker ? this.ticker.nextTickAt() : startedAt + 3_600_000;
-    const stats = await runCycle(
-      ids,
-      { kind: onlyIds ? 'added' : 'schedule', concurrency: settings.concurrency, retry: settings.retry, deadline, signal: this.abort.signal },
-      { source: this.source, limiter: this.limiter!, observer: this.observer, logger: this.logger, now: this.now, random: this.random, sleep: this.sleep },
-      (id, result) => results.push([id, result, this.now()]),
-    );
-    // Results are merged only now, so no snapshot ever shows half a cycle.
-    for (const [id, result, at] of results) {
-      const prev = this.states.get(id);
-      if (!prev) continue; // removed by a reload meanwhile
-      this.logResult(prev, result);
-      this.states.set(id, applyResult(prev, result, at));
-    }
-    if (!onlyIds) this.cyclesDone++;
-    else if (this.cyclesDone === 0 && ids.length === this.order.length) this.cyclesDone++;
+    // Every account at once: one account's failures or throttling never wait on another's.
+    const parts = await Promise.all(work.map((w) => w.account.poll(kind, w.ids, deadline, this.abort.signal)));
+    const stats = combineStats(kind, startedAt, this.now(), parts);
+    if (kind === 'schedule') this.cyclesDone++;
     this.observer.cycleFinished(stats);
-    this.logger.debug('poll cycle finished', { result: stats.result, tasks: stats.tasksPolled, failed: stats.tasksFailed, api_calls: stats.apiCalls, duration_ms: Math.round(stats.durationMs) });
+    this.logger.debug('poll cycle finished', { kind, result: stats.result, tasks: stats.tasksPolled, failed: stats.tasksFailed, api_calls: stats.apiCalls, duration_ms: Math.round(stats.durationMs) });
     this.publish();
     return stats;
   }
 
-  private logResult(prev: TaskState, result: SasResult): void {
-    const log = this.logger;
-    if (!result.ok) {
-      const key = `error:${result.error.code}`;
-      const fields = { task_id: prev.id, error_class: result.error.class, code: result.error.code, http_status: result.error.httpStatus, request_id: result.error.requestId, err: result.error.message };
-      if (this.lastLogged.get(prev.id) !== key) log.warn('poll failed', fields);
-      else log.debug('poll failed again', fields);
-      this.lastLogged.set(prev.id, key);
-      return;
-    }
-    const v = result.value;
-    if (v.targetInfoError) this.observer.targetInfoError(v.targetInfoError.split(':')[0]!);
-    const key = `ok:${v.rawStatus}:${v.targetInfoError ?? ''}`;
-    if (this.lastLogged.get(prev.id) === key) return;
-    this.lastLogged.set(prev.id, key);
-    if (v.status === 'unknown') log.warn('undocumented scan status; exported as unknown', { task_id: prev.id, raw_status: v.rawStatus });
-    if (v.targetInfoError) log.warn('TargetInfo unusable; status kept, no target series', { task_id: prev.id, problem: v.targetInfoError, request_id: v.requestId });
-    if (prev.status !== v.status) log.info('scan status', { task_id: prev.id, status: v.status, previous: prev.status ?? 'none', targets: v.targets.length });
-    else if (prev.lastPollOk === false) log.info('poll recovered', { task_id: prev.id, status: v.status });
-  }
-
   private publish(): void {
-    const tasks = this.order.map((id) => this.states.get(id)!);
-    this.snap = Object.freeze({ generation: this.snap.generation + 1, createdAt: this.now(), tasks: Object.freeze(tasks) });
+    const accounts = [...this.accounts.values()].map((a) => a.snapshot());
+    this.snap = Object.freeze({ generation: this.snap.generation + 1, createdAt: this.now(), multiAccount: this.settings?.multiAccount ?? false, accounts: Object.freeze(accounts) });
     for (const l of this.listeners) l(this.snap);
   }
 }

@@ -1,6 +1,7 @@
 /**
- * The one API call the exporter makes, through the real SDK. Returns a typed
- * result; never throws.
+ * The API calls the exporter makes, through the real SDK: DescribeScanTaskProgress,
+ * and the scan-results pair GetVirusScanLatestTaskStatistic / ListVirusScanTask.
+ * Each returns a typed result; none throws.
  */
 import OpenApi, { Config, OpenApiRequest, Params } from '@alicloud/openapi-client';
 import OpenApiUtil from '@alicloud/openapi-util';
@@ -10,7 +11,14 @@ import { classifySdkError } from './errors.js';
 import { parseProgressBody } from './normalize.js';
 import { boundedCall, MAX_RESPONSE_BYTES } from './transport.js';
 import { ACTIONS, API_VERSION } from '../model/vocabulary.js';
-import type { SasResult, ScanTaskProgressSource } from './types.js';
+import type { SasError, SasResult, ScanTaskProgressSource } from './types.js';
+import {
+  parseLatestStatisticBody,
+  parseScanTaskListBody,
+  type LatestScanStatistic,
+  type ParseResult,
+  type ScanTaskPage,
+} from './virusScan.js';
 
 // These packages are CommonJS: under Node's ESM loader the default import is
 // the module object (class on `.default`); under bundlers it is the class.
@@ -56,6 +64,59 @@ export const PARAMS = new Params({
   bodyType: 'json',
 });
 
+/** The same call shape for another action of the same API version. */
+export function paramsFor(action: string): InstanceType<typeof Params> {
+  return action === ACTIONS.describeScanTaskProgress ? PARAMS : new Params({ ...PARAMS.toMap(), action });
+}
+
+/** A typed result of one call, or how it failed. */
+export type CallResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: SasError };
+
+/** ListVirusScanTask's parameters, all optional (sas-api.md "Scan results"). */
+export interface ListVirusScanTaskRequest {
+  /** 1-based; the service's default is 1. */
+  readonly currentPage?: number;
+  /** The service's default is 20; the documented maximum 100 (MAX_PAGE_SIZE). */
+  readonly pageSize?: number;
+  /** The TaskId from GetVirusScanLatestTaskStatistic. */
+  readonly rootTaskId?: string;
+  readonly rootTask?: boolean;
+  /** A subtask's TaskId. */
+  readonly taskId?: string;
+  /** 1 running, 2 complete, 3 failed, 4 timed out. */
+  readonly status?: number;
+  readonly statusList?: readonly number[];
+  readonly scanType?: 'system' | 'user';
+  readonly startTimeMs?: number;
+  readonly endTimeMs?: number;
+  readonly machineName?: string;
+  readonly internetIp?: string;
+  readonly intranetIp?: string;
+  readonly lang?: 'zh' | 'en';
+}
+
+/** The query as the SDK sends it: StatusList flattens to StatusList.1, StatusList.2, ... */
+export function listVirusScanTaskQuery(r: ListVirusScanTaskRequest): Record<string, unknown> {
+  const q: Record<string, unknown> = {
+    CurrentPage: r.currentPage,
+    PageSize: r.pageSize,
+    RootTaskId: r.rootTaskId,
+    RootTask: r.rootTask,
+    TaskId: r.taskId,
+    Status: r.status,
+    StatusList: r.statusList && r.statusList.length > 0 ? [...r.statusList] : undefined,
+    ScanType: r.scanType,
+    StartTime: r.startTimeMs,
+    EndTime: r.endTimeMs,
+    MachineName: r.machineName,
+    InternetIp: r.internetIp,
+    IntranetIp: r.intranetIp,
+    Lang: r.lang,
+  };
+  for (const k of Object.keys(q)) if (q[k] === undefined) delete q[k];
+  return q;
+}
+
 export class SasClient implements ScanTaskProgressSource {
   private readonly client: InstanceType<typeof OpenApiClient>;
   private readonly timeoutMs: number;
@@ -82,16 +143,30 @@ export class SasClient implements ScanTaskProgressSource {
 
   async describeScanTaskProgress(taskId: string): Promise<SasResult> {
     // TaskId goes out as the decimal string it is: never through a JS number.
-    const request = new OpenApiRequest({ query: queryOf({ TaskId: taskId }) });
+    return this.call(PARAMS, { TaskId: taskId }, parseProgressBody);
+  }
+
+  /** The account's latest virus scan; `value.latest` undefined when it never ran one. */
+  async getVirusScanLatestTaskStatistic(): Promise<CallResult<LatestScanStatistic>> {
+    return this.call(paramsFor(ACTIONS.getVirusScanLatestTaskStatistic), {}, parseLatestStatisticBody);
+  }
+
+  /** One page of virus scan subtasks (one row per machine). */
+  async listVirusScanTask(request: ListVirusScanTaskRequest = {}): Promise<CallResult<ScanTaskPage>> {
+    return this.call(paramsFor(ACTIONS.listVirusScanTask), listVirusScanTaskQuery(request), parseScanTaskListBody);
+  }
+
+  private async call<T>(params: InstanceType<typeof Params>, query: Record<string, unknown>, parse: (body: unknown) => ParseResult<T>): Promise<CallResult<T>> {
+    const request = new OpenApiRequest({ query: queryOf(query) });
     const runtime = new $Util.RuntimeOptions({ readTimeout: this.sdkTimeoutMs, connectTimeout: this.sdkTimeoutMs, autoretry: false });
     let body: unknown;
     try {
       // The whole call, answer included, within request_timeout, and never more than maxBytes read.
-      body = (await boundedCall(() => this.client.callApi(PARAMS, request, runtime), { timeoutMs: this.timeoutMs, maxBytes: this.maxBytes })).body;
+      body = (await boundedCall(() => this.client.callApi(params, request, runtime), { timeoutMs: this.timeoutMs, maxBytes: this.maxBytes })).body;
     } catch (err) {
       return { ok: false, error: classifySdkError(err) };
     }
-    const parsed = parseProgressBody(body);
+    const parsed = parse(body);
     if (!parsed.ok) return { ok: false, error: { class: 'bad_response', code: 'bad_response', retriable: true, message: parsed.detail } };
     return { ok: true, value: parsed.value };
   }

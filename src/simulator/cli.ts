@@ -2,6 +2,7 @@
  * Command line of the standalone simulator. Kept apart from main.ts so a test
  * can run it in-process, with its own output streams and stop signal.
  */
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadScenarioFile } from './scenario.js';
@@ -13,12 +14,16 @@ export const DEFAULT_SCENARIO = fileURLToPath(
   new URL(/\/dist\/src\/simulator\/[^/]+$/.test(import.meta.url) ? '../../../config/demo-scenario.yaml' : '../../config/demo-scenario.yaml', import.meta.url),
 );
 
-const USAGE = `usage: simulator [--scenario FILE] [--listen HOST:PORT] [--verbose]
+const USAGE = `usage: simulator [--scenario FILE] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE [--tls-listen HOST:PORT]] [--verbose]
 
-Simulates Alibaba Cloud Security Center's DescribeScanTaskProgress (2018-12-03).
-  --scenario FILE      scenario YAML (default: config/demo-scenario.yaml)
-  --listen HOST:PORT   address to listen on; port 0 picks a free one (default: ${DEFAULT_LISTEN})
-  --verbose            log every call to stderr
+Simulates Alibaba Cloud Security Center (2018-12-03: DescribeScanTaskProgress,
+GetVirusScanLatestTaskStatistic, ListVirusScanTask) and STS AssumeRole (2015-04-01).
+  --scenario FILE        scenario YAML (default: config/demo-scenario.yaml)
+  --listen HOST:PORT     address to listen on; port 0 picks a free one (default: ${DEFAULT_LISTEN})
+  --tls-cert FILE        PEM certificate (and chain): also serve HTTPS, which STS clients need
+  --tls-key FILE         its PEM private key
+  --tls-listen HOST:PORT HTTPS address (default: the --listen host, a free port)
+  --verbose              log every call to stderr
 Counters: GET /-/simulator/counts, POST /-/simulator/counts/reset.`;
 
 export interface CliIo {
@@ -40,13 +45,24 @@ export type CliResult = { ok: true; handle: SimulatorHandle } | { ok: false; exi
 
 /** Starts the simulator from arguments; the caller owns the handle (and its shutdown). */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<CliResult> {
-  let values: { scenario?: string | undefined; listen?: string | undefined; verbose?: boolean | undefined; help?: boolean | undefined };
+  let values: {
+    scenario?: string | undefined;
+    listen?: string | undefined;
+    'tls-cert'?: string | undefined;
+    'tls-key'?: string | undefined;
+    'tls-listen'?: string | undefined;
+    verbose?: boolean | undefined;
+    help?: boolean | undefined;
+  };
   try {
     ({ values } = parseArgs({
       args: [...argv],
       options: {
         scenario: { type: 'string' },
         listen: { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'tls-listen': { type: 'string' },
         verbose: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -66,6 +82,24 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<CliRes
     io.err(`--listen: expected HOST:PORT, got ${JSON.stringify(values.listen)}`);
     return { ok: false, exitCode: 2 };
   }
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined) || (values['tls-listen'] !== undefined && values['tls-cert'] === undefined)) {
+    io.err(`--tls-cert and --tls-key go together (and --tls-listen needs them)\n${USAGE}`);
+    return { ok: false, exitCode: 2 };
+  }
+  let tls: { cert: Buffer; key: Buffer; host: string; port: number } | undefined;
+  if (values['tls-cert'] !== undefined) {
+    const tlsListen = values['tls-listen'] === undefined ? { host: listen.host, port: 0 } : parseListen(values['tls-listen']);
+    if (!tlsListen) {
+      io.err(`--tls-listen: expected HOST:PORT, got ${JSON.stringify(values['tls-listen'])}`);
+      return { ok: false, exitCode: 2 };
+    }
+    try {
+      tls = { cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']!), ...tlsListen };
+    } catch (e) {
+      io.err(`cannot read the TLS certificate or key: ${(e as Error).message}`);
+      return { ok: false, exitCode: 1 };
+    }
+  }
   const file = values.scenario ?? DEFAULT_SCENARIO;
   let scenario;
   try {
@@ -76,14 +110,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<CliRes
   }
   let handle: SimulatorHandle;
   try {
-    handle = await startSimulator({ scenario, host: listen.host, port: listen.port, ...(values.verbose ? { log: io.err } : {}) });
+    handle = await startSimulator({ scenario, host: listen.host, port: listen.port, ...(tls ? { tls } : {}), ...(values.verbose ? { log: io.err } : {}) });
   } catch (e) {
     io.err(`cannot listen on ${listen.host}:${listen.port}: ${(e as Error).message}`);
     return { ok: false, exitCode: 1 };
   }
   // Tests that spawn the CLI read the port from this line: keep its shape.
   io.out(`simulator listening on ${handle.url}`);
-  io.err(`${scenario.tasks.length} tasks from ${file}; counters at ${handle.url}/-/simulator/counts`);
+  if (handle.https) io.out(`simulator listening on ${handle.https.url}`);
+  const accounts = handle.accounts.length > 1 ? ` in ${handle.accounts.length} accounts (${handle.accounts.join(', ')})` : '';
+  const tasks = (scenario.accounts ?? [scenario]).reduce((n, a) => n + a.tasks.length, 0);
+  io.err(`${tasks} tasks${accounts} from ${file}; counters at ${handle.url}/-/simulator/counts`);
   if (!isLoopback(listen.host)) io.err('warning: listening beyond loopback; the /-/simulator/ endpoints need no signature');
   return { ok: true, handle };
 }

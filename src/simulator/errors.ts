@@ -110,12 +110,13 @@ export const ERRORS = {
   }),
 } as const;
 
-export function errorBody(requestId: string, err: ApiError): string {
+/** `service`: the answering service's host and product name (STS answers with its own). */
+export function errorBody(requestId: string, err: ApiError, service: { readonly hostId: string; readonly product: string } = { hostId: HOST_ID, product: 'Sas' }): string {
   return JSON.stringify({
     RequestId: requestId,
-    HostId: HOST_ID,
+    HostId: service.hostId,
     Code: err.code,
     Message: err.message,
-    Recommend: `https://api.aliyun.com/troubleshoot?q=${encodeURIComponent(err.code)}&product=Sas&requestId=${requestId}`,
+    Recommend: `https://api.aliyun.com/troubleshoot?q=${encodeURIComponent(err.code)}&product=${service.product}&requestId=${requestId}`,
   });
 }

@@ -4,6 +4,7 @@
  * said, so a test can also build one by hand.
  */
 import type { KeyPair } from './signature.js';
+import type { AccountSpec } from './accounts.js';
 
 export type { KeyPair } from './signature.js';
 
@@ -11,7 +12,10 @@ export type { KeyPair } from './signature.js';
 export const SCAN_STATUSES = ['init', 'Processing', 'Success', 'Failed'] as const;
 export type ScanStatus = (typeof SCAN_STATUSES)[number];
 
-export const TARGET_TYPES = ['uuid', 'groupId'] as const;
+import { TARGET_TYPES } from '../model/vocabulary.js';
+
+export { TARGET_TYPES };
+/** The simulator serves only the documented target types. */
 export type TargetType = (typeof TARGET_TYPES)[number];
 
 export const TARGET_INFO_FORMATS = ['string', 'array'] as const;
@@ -46,7 +50,14 @@ export const FAULT_KINDS = [
   'undocumented_status',
   'api_error',
 ] as const;
+/**
+ * Faults that bend an answer of the scan-results actions only: `empty_page`
+ * and `total_count_mismatch` (ListVirusScanTask), `missing_data`
+ * (GetVirusScanLatestTaskStatistic).
+ */
+export const RESULT_FAULT_KINDS = ['empty_page', 'total_count_mismatch', 'missing_data'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
+export type ResultFaultKind = (typeof RESULT_FAULT_KINDS)[number];
 
 /**
  * When none of rate/times/fromMs/toMs is set the fault applies to every call.
@@ -71,9 +82,19 @@ export interface FaultSpec {
   readonly httpStatus?: number;
   readonly code?: string;
   readonly message?: string;
+  /**
+   * Only calls of these actions (account-level faults). Unset: every Security
+   * Center action the kind can bend; AssumeRole only when named here.
+   */
+  readonly actions?: readonly string[];
+  /** `total_count_mismatch`: added to the true TotalCount (default 1; negative allowed). */
+  readonly delta?: number;
 }
 
-export interface TaskSpec {
+/** An account-level fault: any FaultSpec, or one of the kinds that bend the scan-results answers. */
+export type AccountFaultSpec = Omit<FaultSpec, 'kind'> & { readonly kind: FaultKind | ResultFaultKind };
+
+export interface ScenarioTask {
   /** Canonical decimal string; never a number. */
   readonly id: string;
   /** Documentation only; the API has no task names. */
@@ -85,6 +106,12 @@ export interface TaskSpec {
   readonly targetInfoFormat?: TargetInfoFormat;
 }
 
+/**
+ * The top-level fields below (credentials, targetInfoFormat, qpsLimit,
+ * faults, tasks) are those of the first account: in the single-account form,
+ * the only one. `accounts` is always set by the parser; a scenario built by
+ * hand may leave it out, and then is that one account.
+ */
 export interface Scenario {
   /** Where it came from, for messages. */
   readonly source: string;
@@ -94,9 +121,10 @@ export interface Scenario {
   readonly qpsLimit?: number;
   /** Seeds every fault's PRNG. */
   readonly seed: number;
-  /** Apply to every task, after the task's own faults. */
-  readonly faults: readonly FaultSpec[];
-  readonly tasks: readonly TaskSpec[];
+  /** Apply to every call of the account, after a task's own faults. */
+  readonly faults: readonly AccountFaultSpec[];
+  readonly tasks: readonly ScenarioTask[];
+  readonly accounts?: readonly AccountSpec[];
 }
 
 export const DEMO_CREDENTIALS: { readonly accessKeyId: string; readonly accessKeySecret: string } = Object.freeze({

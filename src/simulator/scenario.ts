@@ -3,8 +3,9 @@
  * the file and the line, because a scenario is edited by hand and "invalid
  * input" with no position wastes the reader's time.
  */
-import { readFile } from 'node:fs/promises';
-import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
+import { YamlFile } from '../yaml/document.js';
+import { readBoundedFile } from '../yaml/file.js';
+import { YamlError, type YamlIssue } from '../yaml/issues.js';
 import { z } from 'zod';
 import { parseDuration } from '../config/duration.js';
 import {
@@ -13,40 +14,31 @@ import {
   DEFAULT_UNDOCUMENTED_STATUS,
   DEMO_CREDENTIALS,
   FAULT_KINDS,
+  RESULT_FAULT_KINDS,
   SCAN_STATUSES,
   TARGET_INFO_FORMATS,
   TARGET_TYPES,
+  type AccountFaultSpec,
   type FaultSpec,
   type KeyPair,
   type Scenario,
   type ScanStatus,
-  type TaskSpec,
+  type ScenarioTask,
 } from './model.js';
 import { canonicalTaskId } from '../config/taskId.js';
+import { accountSchemas, checkFaultActions, checkScenario, normaliseAccounts } from './scenarioAccounts.js';
 
 export { statusAt, settlesAtMs } from './timeline.js';
 
-export interface ScenarioIssue {
-  readonly file: string;
-  /** 1-based; 0 when the position is unknown. */
-  readonly line: number;
-  readonly col: number;
-  /** Dotted path inside the document, e.g. `tasks[2].timeline[0].for`. */
-  readonly path: string;
-  readonly message: string;
+/** A problem in a scenario: file, line, column, field (`tasks[2].timeline[0].for`) and message. */
+export type ScenarioIssue = YamlIssue;
+
+export class ScenarioError extends YamlError {
+  override name = 'ScenarioError';
 }
 
-export class ScenarioError extends Error {
-  constructor(readonly issues: readonly ScenarioIssue[]) {
-    super(issues.map(formatIssue).join('\n'));
-    this.name = 'ScenarioError';
-  }
-}
-
-function formatIssue(i: ScenarioIssue): string {
-  const where = i.line > 0 ? `${i.file}:${i.line}:${i.col}` : i.file;
-  return `${where}: ${i.path ? `${i.path}: ` : ''}${i.message}`;
-}
+/** Generated machine lists keep files small; a hand-written one of 100,000 machines still fits. */
+export const MAX_SCENARIO_BYTES = 32 * 1024 * 1024;
 
 // --- field schemas -------------------------------------------------------
 // The YAML is parsed with intAsBigInt so task IDs above 2^53 stay exact;
@@ -123,7 +115,7 @@ function describe(v: unknown): string {
 
 const faultSchema = z
   .object({
-    kind: oneOf(FAULT_KINDS, 'kind'),
+    kind: oneOf([...FAULT_KINDS, ...RESULT_FAULT_KINDS], 'kind'),
     rate: numberField('rate').pipe(z.number().min(0, 'rate must be between 0 and 1').max(1, 'rate must be between 0 and 1')).optional(),
     times: integerField('times').pipe(z.number().positive('times must be at least 1')).optional(),
     from: durationField.optional(),
@@ -133,9 +125,12 @@ const faultSchema = z
     http_status: integerField('http_status').pipe(z.number().min(400, 'http_status must be 400..599').max(599, 'http_status must be 400..599')).optional(),
     code: nonEmptyString('code').optional(),
     message: z.string().optional(),
+    actions: z.array(z.string({ invalid_type_error: 'an action must be a string' }), { invalid_type_error: 'actions must be a list' }).min(1, 'actions must not be empty').optional(),
+    delta: integerField('delta').optional(),
   })
   .strict()
   .superRefine((f, ctx) => {
+    checkFaultActions(f, ctx);
     // A field that the kind ignores is most likely a mistake the author wants to hear about.
     const only: Array<[keyof typeof f, string]> = [
       ['latency', 'latency'],
@@ -156,8 +151,8 @@ const faultSchema = z
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['to'], message: 'to must be later than from' });
     }
   })
-  .transform((f): FaultSpec => {
-    const spec: { -readonly [K in keyof FaultSpec]: FaultSpec[K] } = { kind: f.kind };
+  .transform((f): AccountFaultSpec => {
+    const spec: { -readonly [K in keyof AccountFaultSpec]: AccountFaultSpec[K] } = { kind: f.kind };
     if (f.rate !== undefined) spec.rate = f.rate;
     if (f.times !== undefined) spec.times = f.times;
     if (f.from !== undefined) spec.fromMs = f.from;
@@ -169,6 +164,8 @@ const faultSchema = z
       spec.code = f.code!;
       spec.message = f.message ?? f.code!;
     }
+    if (f.actions !== undefined) spec.actions = f.actions;
+    if (f.kind === 'total_count_mismatch') spec.delta = f.delta ?? 1;
     return spec;
   });
 
@@ -219,7 +216,7 @@ const taskSchema = z
       });
     }
   })
-  .transform((t): TaskSpec => {
+  .transform((t): ScenarioTask => {
     const timeline = t.timeline
       ? t.timeline.map((s) => (s.for === undefined ? { status: s.status } : { status: s.status, forMs: s.for }))
       : [{ status: t.status as ScanStatus }];
@@ -228,7 +225,8 @@ const taskSchema = z
       ...(t.name !== undefined ? { name: t.name } : {}),
       targets: t.targets.map((x) => ({ type: x.type, name: x.name, target: x.target })),
       timeline,
-      faults: t.faults,
+      // Kinds of the scan-results actions are refused in a task (checkTasks).
+      faults: t.faults as FaultSpec[],
       ...(t.target_info_format !== undefined ? { targetInfoFormat: t.target_info_format } : {}),
     };
   });
@@ -257,37 +255,19 @@ const dropExtensionKeys = (v: unknown): unknown => {
   return Object.fromEntries(Object.entries(v).filter(([k]) => !k.startsWith('x-')));
 };
 
+const ext = accountSchemas({ durationField, numberField, integerField, stringish, nonEmptyString, oneOf, describe, faultSchema, taskSchema, credentialSchema });
+
 const scenarioObject = z
   .object(
     {
-      credentials: z.array(credentialSchema, { invalid_type_error: 'credentials must be a list' }).min(1, 'credentials must not be empty').optional(),
-      target_info_format: oneOf(TARGET_INFO_FORMATS, 'target_info_format').optional(),
-      qps_limit: numberField('qps_limit').pipe(z.number().positive('qps_limit must be positive')).optional(),
+      ...ext.accountFields,
       seed: integerField('seed').pipe(z.number().safe('seed is too large')).optional(),
-      faults: z.array(faultSchema, { invalid_type_error: 'faults must be a list' }).default([]),
-      tasks: z.array(taskSchema, { invalid_type_error: 'tasks must be a list', required_error: 'tasks is required' }),
+      accounts: ext.accounts,
     },
     { invalid_type_error: 'a scenario must be a mapping' },
   )
   .strict()
-  .superRefine((s, ctx) => {
-    const seen = new Map<string, number>();
-    s.tasks.forEach((t, i) => {
-      const first = seen.get(t.id);
-      if (first !== undefined) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['tasks', i, 'id'], message: `task ${t.id} is already defined at tasks[${first}]` });
-      } else {
-        seen.set(t.id, i);
-      }
-    });
-    const keys = new Set<string>();
-    (s.credentials ?? []).forEach((c, i) => {
-      if (keys.has(c.accessKeyId)) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['credentials', i, 'access_key_id'], message: `access key ${c.accessKeyId} is listed twice` });
-      }
-      keys.add(c.accessKeyId);
-    });
-  });
+  .superRefine((s, ctx) => checkScenario(s, ctx));
 
 const scenarioSchema = z.preprocess(dropExtensionKeys, scenarioObject);
 
@@ -299,39 +279,30 @@ type ScenarioOutput = z.output<typeof scenarioObject>;
 
 /** Parses and validates scenario YAML; `fileName` is only used in messages. */
 export function parseScenario(text: string, fileName: string): Scenario {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { intAsBigInt: true, lineCounter, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new ScenarioError(
-      doc.errors.map((e) => {
-        const { line, col } = lineCounter.linePos(e.pos[0]);
-        return { file: fileName, line, col, path: '', message: e.message.split('\n')[0]! };
-      }),
-    );
+  const fail = (issues: readonly YamlIssue[]) => new ScenarioError(issues);
+  const yaml = YamlFile.parse(text, fileName, { intAsBigInt: true, maxAliasCount: 1000 });
+  yaml.throwIfIssues(fail);
+  if (yaml.empty) {
+    yaml.addFile('the scenario is empty');
+    yaml.throwIfIssues(fail);
   }
-  let raw: unknown;
-  try {
-    raw = doc.toJS({ maxAliasCount: 1000 });
-  } catch (e) {
-    throw new ScenarioError([{ file: fileName, line: 0, col: 0, path: '', message: (e as Error).message }]);
-  }
-  if (raw === null || raw === undefined) {
-    throw new ScenarioError([{ file: fileName, line: 1, col: 1, path: '', message: 'the scenario is empty' }]);
-  }
+  const raw = yaml.toJS();
+  yaml.throwIfIssues(fail);
   const result = scenarioSchema.safeParse(raw);
   if (!result.success) {
-    throw new ScenarioError(result.error.issues.map((issue) => locate(issue, doc, lineCounter, fileName)));
+    yaml.addZod(result.error.issues);
+    yaml.throwIfIssues(fail);
   }
-  return normalise(result.data, fileName);
+  return normalise(result.data!, fileName);
 }
 
 /** Validates a scenario given as a plain object (snake_case, as in YAML); errors carry paths, not lines. */
 export function buildScenario(input: unknown, source = '<inline>'): Scenario {
   const result = scenarioSchema.safeParse(input);
   if (!result.success) {
-    throw new ScenarioError(
-      result.error.issues.map((issue) => ({ file: source, line: 0, col: 0, path: formatPath(issue.path), message: issue.message })),
-    );
+    const noText = YamlFile.parse('', source);
+    noText.addZod(result.error.issues);
+    throw new ScenarioError(noText.issues);
   }
   return normalise(result.data, source);
 }
@@ -339,50 +310,24 @@ export function buildScenario(input: unknown, source = '<inline>'): Scenario {
 export async function loadScenarioFile(path: string): Promise<Scenario> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = (await readBoundedFile(path, MAX_SCENARIO_BYTES)).toString('utf8');
   } catch (e) {
-    throw new ScenarioError([{ file: path, line: 0, col: 0, path: '', message: `cannot read: ${(e as Error).message}` }]);
+    throw new ScenarioError([{ file: path, field: '', message: `cannot read: ${(e as Error).message}` }]);
   }
   return parseScenario(text, path);
 }
 
 function normalise(s: ScenarioOutput, source: string): Scenario {
+  const accounts = normaliseAccounts(s, { credentials: [{ ...DEMO_CREDENTIALS }], targetInfoFormat: s.target_info_format ?? 'string' });
+  const first = accounts[0]!;
   return {
     source,
-    credentials: s.credentials ?? [{ ...DEMO_CREDENTIALS }],
-    targetInfoFormat: s.target_info_format ?? 'string',
-    ...(s.qps_limit !== undefined ? { qpsLimit: s.qps_limit } : {}),
+    credentials: first.credentials,
+    targetInfoFormat: first.targetInfoFormat,
+    ...(first.qpsLimit !== undefined ? { qpsLimit: first.qpsLimit } : {}),
     seed: s.seed ?? DEFAULT_SEED,
-    faults: s.faults,
-    tasks: s.tasks,
+    faults: first.faults,
+    tasks: first.tasks,
+    accounts,
   };
-}
-
-function formatPath(path: ReadonlyArray<string | number>): string {
-  let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`;
-  return out;
-}
-
-/**
- * Maps a zod issue to the YAML node it is about. A missing key has no node,
- * so the nearest existing ancestor (the mapping that lacks it) is used.
- */
-function locate(issue: z.ZodIssue, doc: Document, lineCounter: LineCounter, file: string): ScenarioIssue {
-  let path: Array<string | number> = [...issue.path];
-  let message = issue.message;
-  if (issue.code === z.ZodIssueCode.unrecognized_keys) {
-    const key = issue.keys[0]!;
-    path = [...path, key];
-    message = issue.keys.length === 1 ? `unknown key ${JSON.stringify(key)}` : `unknown keys ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
-  }
-  const shown = formatPath(path);
-  for (let n = path.length; n >= 0; n--) {
-    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
-    if (isNode(node) && node.range) {
-      const { line, col } = lineCounter.linePos(node.range[0]);
-      return { file, line, col, path: shown, message };
-    }
-  }
-  return { file, line: 0, col: 0, path: shown, message };
 }

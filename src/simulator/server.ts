@@ -1,25 +1,39 @@
 /**
- * The simulated endpoint: node:http, loopback by default. Order of checks
- * follows the service: the API must exist, the caller must authenticate,
- * flow control, parameters, then the task itself. Faults are injected after
+ * The simulated endpoint: node:http, loopback by default, and node:https
+ * beside it when given a certificate. Order of checks follows the service:
+ * the API must exist, the caller must authenticate, flow control,
+ * parameters, then the task itself. Faults are injected after
  * authentication, so a fault scenario never hides a signing bug.
+ *
+ * One request handler serves Security Center (ACS3-HMAC-SHA256 signatures,
+ * `x-acs-action`) and STS AssumeRole (RPC signature v1, `Action` in the
+ * query); it tells them apart by the request's shape and dispatches on the
+ * action. Both listeners (plain HTTP, and HTTPS when `tls` is given) serve
+ * everything: the RAM role ARN provider can only speak HTTPS, so tests point
+ * it at the HTTPS endpoint.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { Counters, type SimulatorCounts } from './counters.js';
+import { AccountRuntime, accountsOf, KeyRing, type IssuedCredential, type KeyOwner } from './accounts.js';
+import { ALL_ACTIONS, DESCRIBE_ACTION, LIST_ACTION, SAS_VERSION, STATISTIC_ACTION } from './actions.js';
+import { Counters, type CallPlace, type SimulatorCounts } from './counters.js';
 import { ERRORS, errorBody, type ApiError } from './errors.js';
-import { checkFaultSpec, chooseFault, faultOutcome, makeRules, type FaultRule } from './faults.js';
-import type { FaultSpec, Scenario, TaskSpec } from './model.js';
-import { SlidingWindowLimiter } from './qps.js';
+import { chooseFault, faultOutcome, type FaultDecision } from './faults.js';
+import type { AccountFaultSpec, Scenario } from './model.js';
+import { hash32 } from './prng.js';
 import { EMPTY_500, GARBAGE_200, HTML_502, JSON_TYPE, NON_OBJECT_200, successBody, type RawAnswer } from './responses.js';
-import { MAX_DATE_SKEW_MS, NonceCache, parseQuery, verifySignature, type KeyPair } from './signature.js';
+import { MAX_DATE_SKEW_MS, NonceCache, parseQuery, verifySignature, type VerifyResult } from './signature.js';
+import { assumeRole, isRpcStyle, param, STS_ACTION, STS_HOST_ID, STS_VERSION, TOKEN_EXPIRED, verifyRpcSignature, type RoleEntry } from './sts.js';
 import { canonicalTaskId } from '../config/taskId.js';
 import { statusAt } from './timeline.js';
+import { listBody, listRows, readListQuery, statisticBody } from './virusScan.js';
 
-export const ACTION = 'DescribeScanTaskProgress';
-export const API_VERSION = '2018-12-03';
+export const ACTION = DESCRIBE_ACTION;
+export const API_VERSION = SAS_VERSION;
 export const CONTROL_PREFIX = '/-/simulator/';
+const STS_SERVICE = { hostId: STS_HOST_ID, product: 'Sts' } as const;
 const MAX_BODY_BYTES = 1024 * 1024;
 
 export interface SimulatorOptions {
@@ -35,6 +49,21 @@ export interface SimulatorOptions {
   readonly maxDateSkewMs?: number;
   /** One line per API call, and lifecycle lines. */
   readonly log?: (line: string) => void;
+  /**
+   * Also listen with TLS (PEM certificate and key), on `port` (default 0:
+   * any free one) of `host` (default: the plain listener's host). Same API,
+   * same counters.
+   */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer; readonly host?: string; readonly port?: number };
+}
+
+export interface ListenerAddress {
+  /** `https://host:port` */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** `host:port`, what withStsEndpoint and Config.endpoint want. */
+  readonly endpoint: string;
 }
 
 export interface SimulatorHandle {
@@ -45,14 +74,26 @@ export interface SimulatorHandle {
   /** `host:port`, what the SDK's Config.endpoint wants. */
   readonly endpoint: string;
   readonly scenario: Scenario;
+  /** The TLS listener, when started with `tls`. */
+  readonly https?: ListenerAddress;
+  /** Account names, in scenario order; the first is the one control methods use when none is named. */
+  readonly accounts: readonly string[];
   counts(): SimulatorCounts;
   resetCounts(): void;
-  /** Replaces the faults of one task (canonical or not, known or not) or, with '*', the global ones; `[]` clears. Fire counts restart. */
-  setFaults(taskId: string | '*', faults: readonly FaultSpec[]): void;
+  /**
+   * Replaces the faults of one task (canonical or not, known or not) or, with
+   * '*', the account-level ones; `[]` clears. Fire counts restart. `account`
+   * defaults to the first account.
+   */
+  setFaults(taskId: string | '*', faults: readonly AccountFaultSpec[], account?: string): void;
   /** A delay added to every API answer on top of latency faults; 0 removes it. */
   setLatencyMs(ms: number): void;
-  /** Changes the flow-control ceiling; undefined removes it. */
-  setQpsLimit(qps: number | undefined): void;
+  /** Changes an account's flow-control ceiling (default: the first account); undefined removes it. */
+  setQpsLimit(qps: number | undefined, account?: string): void;
+  /** Every credential AssumeRole issued so far (secrets included: this is a test tool). */
+  issuedCredentials(): readonly IssuedCredential[];
+  /** Makes issued credentials (all, or the one with this AccessKeyId) expire now; returns how many. */
+  expireIssuedCredentials(accessKeyId?: string): number;
   /** Ms on the timeline clock since start: what statusAt is evaluated at. */
   elapsedMs(): number;
   /** Stops listening and cuts every connection, hung ones included. Idempotent. */
@@ -72,15 +113,24 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SimulatorH
   const startedAt = now();
   const elapsed = (): number => now() - startedAt;
 
-  const keys = new Map<string, KeyPair>(scenario.credentials.map((k) => [k.accessKeyId, k]));
-  const tasks = new Map<string, TaskSpec>(scenario.tasks.map((t) => [t.id, t]));
-  const taskRules = new Map<string, FaultRule[]>();
-  for (const t of scenario.tasks) if (t.faults.length) taskRules.set(t.id, makeRules(t.faults, scenario.seed, `task:${t.id}`));
-  let globalRules = makeRules(scenario.faults, scenario.seed, 'global');
+  const specs = accountsOf(scenario);
+  // One account keeps the PRNG stream names of old, so a single-account scenario's rate faults fail the same calls as before accounts existed.
+  const singleAccount = specs.length === 1;
+  const accounts = new Map<string, AccountRuntime>(specs.map((a) => [a.name, new AccountRuntime(a, scenario.seed, singleAccount ? '' : `${a.name}/`)]));
+  const accountNames = [...accounts.keys()];
+  const ring = new KeyRing(accounts);
+  const roles = new Map<string, RoleEntry>();
+  for (const account of accounts.values()) {
+    for (const role of account.spec.roles) {
+      const roleId = `3${String(hash32(`${scenario.seed}/${role.arn}`)).padStart(10, '0')}${String(hash32(`${role.arn}/${scenario.seed}`)).padStart(10, '0')}`;
+      roles.set(role.arn, { role, account, roleId });
+    }
+  }
   let extraLatencyMs = 0;
-  let limiter = scenario.qpsLimit !== undefined ? new SlidingWindowLimiter(scenario.qpsLimit) : undefined;
+  // Wall time at start: the base of ScanTime, StartTime and EndTime (offsets come from the timeline clock).
+  const epochMs = wallNow();
 
-  const counters = new Counters(startedAt, now);
+  const counters = new Counters(startedAt, now, accountNames, ALL_ACTIONS);
   const nonces = new NonceCache(2 * (opts.maxDateSkewMs ?? MAX_DATE_SKEW_MS));
   let closing = false;
   // Woken with false when the server closes, so delayed answers stop waiting.
@@ -97,115 +147,201 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SimulatorH
       sleepers.add(wake);
     });
 
+  const accountNamed = (name: string | undefined, what: string): AccountRuntime => {
+    const a = accounts.get(name ?? accountNames[0]!);
+    if (!a) throw new Error(`${what}: no account ${JSON.stringify(name)}; accounts: ${accountNames.join(', ')}`);
+    return a;
+  };
+
   async function handleApi(req: IncomingMessage, res: ServerResponse, path: string, rawQuery: string): Promise<void> {
     const t0 = Date.now();
     const requestId = randomUUID().toUpperCase();
     counters.arrival();
     let taskId: string | undefined;
+    let action: string | undefined;
+    let account: AccountRuntime | undefined;
+    let describeCall = true;
+    const place = (): CallPlace => ({ action: action ?? DESCRIBE_ACTION, ...(account ? { account: account.name } : {}) });
 
     const finish = (o: Outcome): void => {
-      counters.outcome(o.code, taskId);
-      log?.(`${req.method} ${path} task=${taskId ?? '-'} -> ${o.status ?? '-'} ${o.code} ${Date.now() - t0}ms`);
+      counters.outcome(o.code, describeCall ? taskId : undefined, place());
+      const who = !singleAccount && account ? ` account=${account.name}` : '';
+      const what = describeCall ? `task=${taskId ?? '-'}` : `action=${action}`;
+      log?.(`${req.method} ${path}${who} ${what} -> ${o.status ?? '-'} ${o.code} ${Date.now() - t0}ms`);
     };
     const sendError = (err: ApiError): void => {
-      send(res, requestId, { status: err.status, contentType: JSON_TYPE, body: errorBody(requestId, err) });
+      const body = errorBody(requestId, err, action === STS_ACTION ? STS_SERVICE : undefined);
+      send(res, requestId, { status: err.status, contentType: JSON_TYPE, body });
       finish({ code: err.code, status: err.status });
     };
+    const sendJson = (body: string, code = 'OK'): void => {
+      send(res, requestId, { status: 200, contentType: JSON_TYPE, body });
+      finish({ code, status: 200 });
+    };
+
+    /**
+     * Counts the faults that fired, waits out the latency, and answers the
+     * faults every action shares. 'go': answer normally, or bend the answer
+     * with `decision.fault` (a kind only this action knows).
+     */
+    async function applyFaults(decision: FaultDecision): Promise<'go' | 'done'> {
+      for (const f of decision.fired) counters.faultFired(f.kind, place());
+      const delay = extraLatencyMs + decision.latencyMs;
+      if (delay > 0 && !(await sleep(delay))) return 'done';
+      if (res.destroyed || closing) {
+        finish({ code: 'client_gone' });
+        return 'done';
+      }
+      const fault = decision.fault;
+      if (!fault) return 'go';
+      const outcome = faultOutcome(fault.kind, fault);
+      switch (fault.kind) {
+        case 'no_permission':
+          sendError(ERRORS.noPermission());
+          return 'done';
+        case 'server_error':
+          sendError(ERRORS.serverError());
+          return 'done';
+        case 'throttling':
+          sendError(ERRORS.throttling());
+          return 'done';
+        case 'api_error':
+          sendError({ status: fault.httpStatus ?? 400, code: fault.code ?? 'Error', message: fault.message ?? fault.code ?? '' });
+          return 'done';
+        case 'hang':
+          // Nothing is written; the socket stays open until the client gives up or close() cuts it.
+          finish({ code: outcome });
+          return 'done';
+        case 'reset':
+          // An RST rather than a FIN: the client sees ECONNRESET, like a dropped connection in the wild.
+          req.socket.resetAndDestroy();
+          finish({ code: outcome });
+          return 'done';
+        case 'html_502':
+        case 'empty_500':
+        case 'garbage_200':
+        case 'non_object_200': {
+          const raw = { html_502: HTML_502, empty_500: EMPTY_500, garbage_200: GARBAGE_200, non_object_200: NON_OBJECT_200 }[fault.kind];
+          send(res, requestId, raw);
+          finish({ code: outcome, status: raw.status });
+          return 'done';
+        }
+        default:
+          return 'go';
+      }
+    }
 
     const body = await readBody(req);
     if (body === 'aborted') return finish({ code: 'client_gone' });
     if (body === 'too_large') return sendError(ERRORS.payloadTooLarge());
+
+    // Parameters from the query and a form body, the query first (the signature check refuses a malformed escape).
+    let queryPairs: Array<[string, string]> = [];
+    try {
+      queryPairs = parseQuery(rawQuery);
+    } catch {
+      queryPairs = [];
+    }
+    const params: Array<[string, string]> = [...queryPairs, ...formPairs(req.headers['content-type'], body)];
+    const acs3 = req.headers.authorization !== undefined || req.headers['x-acs-action'] !== undefined;
+    const rpc = isRpcStyle(acs3, params);
+    action = rpc ? param(params, 'Action') : single(req.headersDistinct['x-acs-action']);
+    describeCall = action === undefined || action === DESCRIBE_ACTION;
     // Read early so that even a refused call is counted against its task.
-    const rawId = readTaskId(rawQuery, req.headers['content-type'], body);
+    const rawId = describeCall ? readTaskId(rawQuery, req.headers['content-type'], body) : undefined;
     taskId = rawId === undefined ? undefined : canonicalTaskId(rawId);
 
     if (path !== '/') return sendError(ERRORS.actionNotFound());
-    const action = single(req.headersDistinct['x-acs-action']);
-    if (action !== undefined && action !== ACTION) return sendError(ERRORS.actionNotFound());
-    const version = single(req.headersDistinct['x-acs-version']);
-    if (version !== undefined && version !== API_VERSION) return sendError(ERRORS.invalidVersion());
+    if (rpc && action === undefined) return sendError(ERRORS.missingParameter('Action'));
+    if (action !== undefined && !ALL_ACTIONS.includes(action)) return sendError(ERRORS.actionNotFound());
+    const sts = action === STS_ACTION;
+    const expectedVersion = sts ? STS_VERSION : SAS_VERSION;
+    if (rpc) {
+      // The provider signs one merged set of parameters: a name given twice (query and body) would be signed with one value and read with another.
+      const twice = duplicateName(params);
+      if (twice !== undefined) return sendError({ status: 400, code: 'InvalidParameter', message: `The parameter ${twice} is given more than once.` });
+    }
+    const version = rpc ? param(params, 'Version') : single(req.headersDistinct['x-acs-version']);
+    if (rpc && (version === undefined || version === '')) return sendError(ERRORS.missingParameter('Version'));
+    if (version !== undefined && version !== expectedVersion) return sendError(ERRORS.invalidVersion());
 
-    const auth = verifySignature(
-      { method: req.method ?? 'GET', path, rawQuery, headers: req.headersDistinct, body },
-      {
-        findKey: (id) => keys.get(id),
-        nowMs: wallNow(),
-        nonces,
-        ...(opts.maxDateSkewMs !== undefined ? { maxSkewMs: opts.maxDateSkewMs } : {}),
-      },
-    );
+    const verifyOpts = {
+      findKey: (id: string) => ring.find(id)?.pair,
+      nowMs: wallNow(),
+      nonces,
+      ...(opts.maxDateSkewMs !== undefined ? { maxSkewMs: opts.maxDateSkewMs } : {}),
+    };
+    const auth: VerifyResult = rpc
+      ? verifyRpcSignature(req.method ?? 'GET', params, verifyOpts)
+      : verifySignature({ method: req.method ?? 'GET', path, rawQuery, headers: req.headersDistinct, body }, verifyOpts);
+    const owner: KeyOwner | undefined = auth.accessKeyId === undefined ? undefined : ring.find(auth.accessKeyId);
+    account = owner?.account;
     if (!auth.ok) {
-      counters.signatureFailure();
+      counters.signatureFailure(account?.name);
       return sendError(auth.error);
     }
+    if (owner!.issued && owner!.issued.expiresAtMs <= wallNow()) {
+      counters.signatureFailure(account!.name);
+      return sendError(TOKEN_EXPIRED);
+    }
+    const caller = owner!;
+    const acct = caller.account;
 
-    if (limiter && !limiter.tryAcquire(now())) {
-      counters.throttled();
+    // STS is another service: no Security Center flow control, and only faults that name AssumeRole.
+    if (sts) {
+      const ready = await applyFaults(chooseFault(acct.rules(), elapsed(), STS_ACTION));
+      if (ready !== 'go') return;
+      const r = assumeRole({ params, caller, roles, ring, nowMs: wallNow(), requestId });
+      return r.ok ? sendJson(r.body) : sendError(r.error);
+    }
+
+    if (!acct.admit(now())) {
+      counters.throttled(acct.name);
       return sendError(ERRORS.throttling());
+    }
+
+    if (action === STATISTIC_ACTION) {
+      const at = elapsed();
+      const decision = chooseFault(acct.rules(), at, STATISTIC_ACTION);
+      const ready = await applyFaults(decision);
+      if (ready !== 'go') return;
+      const missing = decision.fault?.kind === 'missing_data';
+      return sendJson(statisticBody(requestId, acct.scans, at, epochMs, acct.spec.noScanData, missing), missing ? faultOutcome('missing_data') : 'OK');
+    }
+
+    if (action === LIST_ACTION) {
+      const q = readListQuery(params);
+      if (!q.ok) return sendError(q.error);
+      const at = elapsed();
+      const decision = chooseFault(acct.rules(), at, LIST_ACTION);
+      const ready = await applyFaults(decision);
+      if (ready !== 'go') return;
+      const fault = decision.fault;
+      return sendJson(listBody(requestId, listRows(acct.scans, at, epochMs, q.query), q.query, fault), fault ? faultOutcome(fault.kind, fault) : 'OK');
     }
 
     if (rawId === undefined || rawId.trim() === '') return sendError(ERRORS.missingTaskId());
     if (taskId === undefined) return sendError(ERRORS.invalidTaskId());
 
     const at = elapsed();
-    const decision = chooseFault([taskRules.get(taskId) ?? [], globalRules], at);
-    for (const f of decision.fired) counters.faultFired(f.kind);
-    const delay = extraLatencyMs + decision.latencyMs;
-    if (delay > 0 && !(await sleep(delay))) return;
-    if (res.destroyed || closing) return finish({ code: 'client_gone' });
+    const decision = chooseFault(acct.rules(taskId), at, DESCRIBE_ACTION);
+    const ready = await applyFaults(decision);
+    if (ready !== 'go') return;
 
     const fault = decision.fault;
-    const task = tasks.get(taskId);
+    const task = acct.tasks.get(taskId);
     if (fault) {
       const outcome = faultOutcome(fault.kind, fault);
-      switch (fault.kind) {
-        case 'no_permission':
-          return sendError(ERRORS.noPermission());
-        case 'server_error':
-          return sendError(ERRORS.serverError());
-        case 'throttling':
-          return sendError(ERRORS.throttling());
-        case 'api_error':
-          return sendError({ status: fault.httpStatus ?? 400, code: fault.code ?? 'Error', message: fault.message ?? fault.code ?? '' });
-        case 'hang':
-          // Nothing is written; the socket stays open until the client gives up or close() cuts it.
-          return finish({ code: outcome });
-        case 'reset':
-          // An RST rather than a FIN: the client sees ECONNRESET, like a dropped connection in the wild.
-          req.socket.resetAndDestroy();
-          return finish({ code: outcome });
-        case 'html_502':
-          send(res, requestId, HTML_502);
-          return finish({ code: outcome, status: HTML_502.status });
-        case 'empty_500':
-          send(res, requestId, EMPTY_500);
-          return finish({ code: outcome, status: EMPTY_500.status });
-        case 'garbage_200':
-          send(res, requestId, GARBAGE_200);
-          return finish({ code: outcome, status: GARBAGE_200.status });
-        case 'non_object_200':
-          send(res, requestId, NON_OBJECT_200);
-          return finish({ code: outcome, status: NON_OBJECT_200.status });
-        case 'malformed_target_info':
-        case 'missing_target_info':
-        case 'undocumented_status': {
-          // These bend a real answer, so they need a real task.
-          if (!task) return sendError(ERRORS.taskNotExist());
-          const status = fault.kind === 'undocumented_status' ? (fault.status ?? 'Paused') : statusAt(task, at);
-          const ti = fault.kind === 'malformed_target_info' ? 'malformed' : fault.kind === 'missing_target_info' ? 'missing' : 'normal';
-          const answer = successBody(requestId, status, task.targets, task.targetInfoFormat ?? scenario.targetInfoFormat, ti);
-          send(res, requestId, { status: 200, contentType: JSON_TYPE, body: answer });
-          return finish({ code: outcome, status: 200 });
-        }
-        case 'latency':
-          break; // never chosen as the deciding fault
-      }
+      // These bend a real answer, so they need a real task.
+      if (!task) return sendError(ERRORS.taskNotExist());
+      const status = fault.kind === 'undocumented_status' ? (fault.status ?? 'Paused') : statusAt(task, at);
+      const ti = fault.kind === 'malformed_target_info' ? 'malformed' : fault.kind === 'missing_target_info' ? 'missing' : 'normal';
+      const answer = successBody(requestId, status, task.targets, task.targetInfoFormat ?? acct.spec.targetInfoFormat, ti);
+      return sendJson(answer, outcome);
     }
 
     if (!task) return sendError(ERRORS.taskNotExist());
-    const answer = successBody(requestId, statusAt(task, at), task.targets, task.targetInfoFormat ?? scenario.targetInfoFormat);
-    send(res, requestId, { status: 200, contentType: JSON_TYPE, body: answer });
-    finish({ code: 'OK', status: 200 });
+    sendJson(successBody(requestId, statusAt(task, at), task.targets, task.targetInfoFormat ?? acct.spec.targetInfoFormat));
   }
 
   function handleControl(req: IncomingMessage, res: ServerResponse, path: string): void {
@@ -223,10 +359,17 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SimulatorH
       return json(200, counters.snapshot());
     }
     if (path === `${CONTROL_PREFIX}healthz`) return json(200, { status: 'ok', elapsedMs: elapsed() });
-    return json(404, { error: 'not found', endpoints: ['GET /-/simulator/counts', 'POST /-/simulator/counts/reset', 'GET /-/simulator/healthz'] });
+    if (path === `${CONTROL_PREFIX}sts/expire`) {
+      if (req.method !== 'POST') return json(405, { error: 'use POST' });
+      return json(200, { expired: ring.expire(wallNow()) });
+    }
+    return json(404, {
+      error: 'not found',
+      endpoints: ['GET /-/simulator/counts', 'POST /-/simulator/counts/reset', 'GET /-/simulator/healthz', 'POST /-/simulator/sts/expire'],
+    });
   }
 
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -242,25 +385,44 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SimulatorH
         send(res, requestId, { status: 500, contentType: JSON_TYPE, body: errorBody(requestId, ERRORS.serverError()) });
       }
     });
-  });
-  // Client errors (a malformed request line, a reset mid-headers) must not crash a test run.
-  server.on('clientError', (_err, socket: Socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
-  });
+  };
+  const server = createServer(listener);
+  const tlsServer = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, listener) : undefined;
+  for (const srv of [server, tlsServer]) {
+    // Client errors (a malformed request line, a reset mid-headers, a failed handshake) must not crash a test run.
+    srv?.on('clientError', (_err, socket: Socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+  }
 
   const host = opts.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
+  const listen = (srv: Server, port: number, on: string): Promise<ListenerAddress> =>
+    new Promise((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(port, on, () => {
+        srv.off('error', reject);
+        const p = (srv.address() as AddressInfo).port;
+        const e = `${on.includes(':') ? `[${on}]` : on}:${p}`;
+        resolve({ url: `${srv === server ? 'http' : 'https'}://${e}`, host: on, port: p, endpoint: e });
+      });
     });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const hostForUrl = host.includes(':') ? `[${host}]` : host;
-  const endpoint = `${hostForUrl}:${port}`;
-  log?.(`simulator listening on http://${endpoint} (${scenario.tasks.length} tasks from ${scenario.source})`);
+  const plain = await listen(server, opts.port ?? 0, host);
+  const { port, endpoint } = plain;
+  let secure: ListenerAddress | undefined;
+  if (tlsServer) {
+    try {
+      secure = await listen(tlsServer, opts.tls!.port ?? 0, opts.tls!.host ?? host);
+    } catch (e) {
+      server.close();
+      throw e;
+    }
+  }
+  const taskCount = specs.reduce((n, a) => n + a.tasks.length, 0);
+  log?.(
+    `simulator listening on http://${endpoint}${secure ? ` and ${secure.url}` : ''} (${taskCount} tasks` +
+      `${singleAccount ? '' : ` in ${specs.length} accounts`} from ${scenario.source})`,
+  );
 
   let closed: Promise<void> | undefined;
   return {
@@ -269,41 +431,36 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SimulatorH
     port,
     endpoint,
     scenario,
+    ...(secure ? { https: secure } : {}),
+    accounts: accountNames,
     counts: () => counters.snapshot(),
     resetCounts: () => counters.reset(),
-    setFaults(taskId, faults) {
-      for (const f of faults) {
-        const problem = checkFaultSpec(f);
-        if (problem) throw new Error(`setFaults: ${problem}`);
-      }
-      const normalised = faults.map((f) => ({ ...f }));
-      if (taskId === '*') {
-        globalRules = makeRules(normalised, scenario.seed, 'global');
-        return;
-      }
-      const id = canonicalTaskId(taskId);
-      if (id === undefined) throw new Error(`setFaults: ${JSON.stringify(taskId)} is not a task ID`);
-      if (normalised.length) taskRules.set(id, makeRules(normalised, scenario.seed, `task:${id}`));
-      else taskRules.delete(id);
+    setFaults(taskId, faults, account) {
+      accountNamed(account, 'setFaults').setFaults(taskId, faults);
     },
     setLatencyMs(ms) {
       if (!(Number.isFinite(ms) && ms >= 0)) throw new Error('setLatencyMs: ms must be a non-negative number');
       extraLatencyMs = ms;
     },
-    setQpsLimit(qps) {
-      if (qps === undefined) limiter = undefined;
-      else if (!(qps > 0)) throw new Error('setQpsLimit: qps must be positive');
-      else if (limiter) limiter.setLimit(qps);
-      else limiter = new SlidingWindowLimiter(qps);
+    setQpsLimit(qps, account) {
+      accountNamed(account, 'setQpsLimit').setQpsLimit(qps);
     },
+    issuedCredentials: () => ring.list(),
+    expireIssuedCredentials: (accessKeyId) => ring.expire(wallNow(), accessKeyId),
     elapsedMs: elapsed,
     close() {
       closed ??= new Promise<void>((resolve) => {
         closing = true;
         for (const wake of [...sleepers]) wake(false);
-        server.close(() => resolve());
+        let open = tlsServer ? 2 : 1;
+        const done = (): void => {
+          if (--open === 0) resolve();
+        };
+        server.close(done);
+        tlsServer?.close(done);
         // Idle keep-alive sockets and hung requests would otherwise keep close() waiting forever.
         server.closeAllConnections();
+        tlsServer?.closeAllConnections();
         log?.('simulator closed');
       });
       return closed;
@@ -324,6 +481,21 @@ function send(res: ServerResponse, requestId: string, answer: RawAnswer): void {
 
 function single(v: readonly string[] | undefined): string | undefined {
   return v === undefined ? undefined : v[0];
+}
+
+function duplicateName(params: ReadonlyArray<readonly [string, string]>): string | undefined {
+  const seen = new Set<string>();
+  for (const [k] of params) {
+    if (seen.has(k)) return k;
+    seen.add(k);
+  }
+  return undefined;
+}
+
+/** A form body's pairs (`+` is a space there, as in any form); none for other bodies. */
+function formPairs(contentType: string | undefined, body: Buffer): Array<[string, string]> {
+  if (body.length === 0 || contentType === undefined || !/^application\/x-www-form-urlencoded\b/i.test(contentType)) return [];
+  return [...new URLSearchParams(body.toString('utf8'))];
 }
 
 /** The raw body, needed whole for x-acs-content-sha256; bounded, since no real call sends more than a few bytes. */

@@ -228,7 +228,9 @@ export class YamlFile {
           this.add(path, `invalid value ${quote(issue.received)}; expected one of: ${issue.options.join(', ')}`);
           break;
         case 'invalid_type':
-          this.add(path, issue.received === 'undefined' ? 'is required' : `expected ${describeType(issue.expected)}, got ${describeType(issue.received)}`);
+          // A schema's own message (invalid_type_error, required_error) is kept; zod's default is reworded.
+          if (issue.message !== 'Required' && !/^Expected .*, received /.test(issue.message)) this.add(path, issue.message);
+          else this.add(path, issue.received === 'undefined' ? 'is required' : `expected ${describeType(issue.expected)}, got ${describeType(issue.received)}`);
           break;
         default: {
           let message = issue.message;

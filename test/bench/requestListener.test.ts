@@ -14,12 +14,9 @@ import { silentLogger } from '../../src/log/logger.js';
 import { ExpositionCache } from '../../src/metrics/cache.js';
 import type { Snapshot } from '../../src/model/snapshot.js';
 import type { SelfMetrics } from '../../src/metrics/self.js';
+import { snapshotOf } from '../fixtures/snapshots.js';
 
-const snapshot: Snapshot = {
-  generation: 1,
-  createdAt: 0,
-  tasks: [{ id: '7', name: 'n', status: 'success', rawStatus: 'Success', targets: [{ type: 'uuid', target: 'u', name: 'h' }], lastPollOk: true, lastSuccessAt: 1000, statusChangedAt: 1000 }],
-};
+const snapshot: Snapshot = snapshotOf([{ id: '7', name: 'n', status: 'success', rawStatus: 'Success', targets: [{ type: 'uuid', target: 'u', name: 'h' }], lastPollOk: true, lastSuccessAt: 1000, statusChangedAt: 1000 }]);
 
 interface Answer {
   status: number;

@@ -33,24 +33,29 @@ tasks:
 `,
       FILE,
     );
-    expect(c.tasks).toEqual([
+    expect(c.multiAccount).toBe(false);
+    expect(c.accounts).toHaveLength(1);
+    const a = c.accounts[0]!;
+    expect(a.name).toBe('');
+    expect(a.tasks).toEqual([
       { id: '282832', name: '' },
       { id: '9007199254740993', name: 'weekly-full-scan' },
       { id: '9007199254740995', name: '' },
       { id: '9223372036854775807', name: '' },
     ]);
-    expect(c.endpoint).toBe('tds.cn-shanghai.aliyuncs.com');
-    expect(c.requestTimeoutMs).toBe(10_000);
-    expect(c.concurrency).toBe(4);
-    expect(c.retry).toEqual({ maxAttempts: 3, initialBackoffMs: 1000, maxBackoffMs: 10_000, maxRetriesPerCycle: 100 });
-    expect(c.rateLimit).toEqual({ qps: 5, burst: 5 });
-    expect(c.terminalRecheckIntervalMs).toBe(600_000);
+    expect(a.endpoint).toBe('tds.cn-shanghai.aliyuncs.com');
+    expect(a.requestTimeoutMs).toBe(10_000);
+    expect(a.concurrency).toBe(4);
+    expect(a.retry).toEqual({ maxAttempts: 3, initialBackoffMs: 1000, maxBackoffMs: 10_000, maxRetriesPerCycle: 100 });
+    expect(a.rateLimit).toEqual({ qps: 5, burst: 5 });
+    expect(a.terminalRecheckIntervalMs).toBe(600_000);
   });
 
   it('picks the endpoint from the region map', () => {
-    expect(parseConfig('region: cn-hangzhou\ntasks: [1]\n', FILE).endpoint).toBe(CHINA_ENDPOINT);
-    expect(parseConfig('region: ap-southeast-1\ntasks: [1]\n', FILE).endpoint).toBe(INTERNATIONAL_ENDPOINT);
-    expect(parseConfig('region: eu-central-1\nendpoint: 127.0.0.1:8080\ntasks: [1]\n', FILE).endpoint).toBe('127.0.0.1:8080');
+    const endpoint = (text: string) => parseConfig(text, FILE).accounts[0]!.endpoint;
+    expect(endpoint('region: cn-hangzhou\ntasks: [1]\n')).toBe(CHINA_ENDPOINT);
+    expect(endpoint('region: ap-southeast-1\ntasks: [1]\n')).toBe(INTERNATIONAL_ENDPOINT);
+    expect(endpoint('region: eu-central-1\nendpoint: 127.0.0.1:8080\ntasks: [1]\n')).toBe('127.0.0.1:8080');
   });
 
   it('reads the tuning keys', () => {
@@ -66,14 +71,16 @@ tasks: [1]
 `,
       FILE,
     );
-    expect(c).toMatchObject({ protocol: 'http', requestTimeoutMs: 1500, concurrency: 16, terminalRecheckIntervalMs: 0 });
-    expect(c.retry).toEqual({ maxAttempts: 5, initialBackoffMs: 200, maxBackoffMs: 2000, maxRetriesPerCycle: 7 });
-    expect(c.rateLimit).toEqual({ qps: 2.5, burst: 3 });
+    const a = c.accounts[0]!;
+    expect(a).toMatchObject({ protocol: 'http', requestTimeoutMs: 1500, concurrency: 16, terminalRecheckIntervalMs: 0 });
+    expect(a.retry).toEqual({ maxAttempts: 5, initialBackoffMs: 200, maxBackoffMs: 2000, maxRetriesPerCycle: 7 });
+    expect(a.rateLimit).toEqual({ qps: 2.5, burst: 3 });
   });
 
   it('lets flags override the file', () => {
     const c = parseConfig('region: cn-shanghai\ntasks: [1]\n', FILE, { endpoint: '127.0.0.1:9', protocol: 'http', schedule: '*/5 * * * * *' });
-    expect(c).toMatchObject({ endpoint: '127.0.0.1:9', protocol: 'http', schedule: '*/5 * * * * *' });
+    expect(c.schedule).toBe('*/5 * * * * *');
+    expect(c.accounts[0]).toMatchObject({ endpoint: '127.0.0.1:9', protocol: 'http' });
   });
 
   it.each([
@@ -131,12 +138,20 @@ tasks: [1]
   });
 
   it.each(['tds.cn-shanghai.aliyuncs.com', 'tds.aliyuncs.com:443', '127.0.0.1:8080', 'localhost', 'LOCALHOST:1', '[::1]:65535', '[2001:db8::1]', 'a-b.c-d.example.', `${'a'.repeat(63)}.com`])('accepts the endpoint %s', (endpoint) => {
-    expect(parseConfig(`endpoint: "${endpoint}"\ntasks: [1]\n`, FILE).endpoint).toBe(endpoint);
+    expect(parseConfig(`endpoint: "${endpoint}"\ntasks: [1]\n`, FILE).accounts[0]!.endpoint).toBe(endpoint);
   });
 
   it('accepts one spelling of an ID, bare or quoted: digits, leading zeros allowed', () => {
     const c = parseConfig('region: cn-shanghai\ntasks:\n  - 5\n  - "06"\n  - 007\n  - { id: "0008", name: x }\n', FILE);
-    expect(c.tasks.map((t) => t.id)).toEqual(['5', '6', '7', '8']);
+    expect(c.accounts[0]!.tasks.map((t) => t.id)).toEqual(['5', '6', '7', '8']);
+  });
+
+  it('the same spelling rule inside accounts, and endpoints checked there too', () => {
+    const text = 'accounts:\n  - name: prod\n    region: cn-shanghai\n    credentials: { profile: p }\n    tasks: [0x10, { id: 1e3 }, "7"]\n  - name: lab\n    endpoint: "lab.example:99999"\n    credentials: { profile: p }\n    tasks: [8]\n';
+    const e = reject(text);
+    expect(e.message).toContain('exporter.yaml:5:13: accounts[0].tasks[0]: account prod: task ID "0x10" is not a decimal integer');
+    expect(e.message).toContain('accounts[0].tasks[1].id: account prod: task ID "1e3" is not a decimal integer');
+    expect(e.message).toContain('accounts[1].endpoint: account lab: "lab.example:99999" is not host or host:port: port 99999 is out of range');
   });
 
   it('refuses a bad endpoint given as a flag too', () => {

@@ -179,7 +179,7 @@ describe('ConfigMap', () => {
 
   it('holds a configuration the exporter accepts, with a task list', () => {
     const cfg = parseConfig(text, EXPORTER.configFile);
-    expect(cfg.tasks.length).toBeGreaterThan(0);
+    expect(cfg.accounts.flatMap((a) => a.tasks).length).toBeGreaterThan(0);
   });
 
   it('polls on the schedule the ServiceMonitor interval is matched to', () => {
@@ -258,7 +258,7 @@ describe.skipIf(skipRender).each(targets)('kustomize render: $name', ({ name, di
     expect(configs.length).toBeGreaterThan(0);
     for (const c of configs) {
       expect(c.text, `${c.deployment}: ${c.file}`).toBeDefined();
-      expect(parseConfig(c.text!, c.file).tasks.length, c.deployment).toBeGreaterThan(0);
+      expect(parseConfig(c.text!, c.file).accounts.flatMap((a) => a.tasks).length, c.deployment).toBeGreaterThan(0);
     }
   });
 

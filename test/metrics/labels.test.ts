@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { cutLabelValue, LabelLimits, LabelValueBound, MAX_LABEL_VALUE_CHARS, MAX_OTHER_CODES, OTHER } from '../../src/metrics/labels.js';
 import { renderTaskFamiliesSync } from '../../src/metrics/render.js';
 import { SelfMetrics } from '../../src/metrics/self.js';
-import type { Snapshot, TaskState } from '../../src/model/snapshot.js';
+import type { TaskState } from '../../src/model/snapshot.js';
+import { snapshotOf } from '../fixtures/snapshots.js';
 
 const ACTION = 'DescribeScanTaskProgress';
 
@@ -45,12 +46,13 @@ describe('LabelValueBound', () => {
 describe('API call codes in aliyun_sas_api_requests_total', () => {
   it('a new code on every call grows the family only up to the bound', async () => {
     const self = new SelfMetrics({ version: 'x', revision: 'y', processMetrics: false });
-    for (let i = 0; i < 5000; i++) self.apiCall(ACTION, `Weird.Code${i}.${'x'.repeat(i % 300)}`, 0.01);
-    self.apiCall(ACTION, 'OK', 0.01);
-    self.apiCall(ACTION, 'NoPermission', 0.01);
-    self.apiCall(ACTION, 'response_too_large', 0.01);
+    const account = self.account('');
+    for (let i = 0; i < 5000; i++) account.apiCall(ACTION, `Weird.Code${i}.${'x'.repeat(i % 300)}`, 0.01);
+    account.apiCall(ACTION, 'OK', 0.01);
+    account.apiCall(ACTION, 'NoPermission', 0.01);
+    account.apiCall(ACTION, 'response_too_large', 0.01);
     const text = await self.render();
-    const series = text.split('\n').filter((l) => l.startsWith('aliyun_sas_api_requests_total{'));
+    const series = text.split('\n').filter((l) => l.startsWith(`aliyun_sas_api_requests_total{action="${ACTION}",`));
     expect(series.length).toBe(MAX_OTHER_CODES + 1 + 3);
     expect(series).toContain(`aliyun_sas_api_requests_total{action="${ACTION}",code="other"} ${5000 - MAX_OTHER_CODES}`);
     expect(series).toContain(`aliyun_sas_api_requests_total{action="${ACTION}",code="OK"} 1`);
@@ -83,7 +85,7 @@ describe('task families with hostile target lists', () => {
     lastPollOk: false,
     lastError: { class: 'api', code: 'Z'.repeat(1000) },
   };
-  const snap: Snapshot = { generation: 1, createdAt: 0, tasks: [task] };
+  const snap = snapshotOf([task]);
 
   it('bounds lengths and distinct target types; the code matches the counter\'s form', () => {
     const c = counted();
@@ -104,7 +106,7 @@ describe('task families with hostile target lists', () => {
   it('drops target_info series past the per-task limit, counts them, and keeps the real counts', () => {
     const c = counted();
     const many: TaskState = { id: '8', name: '', status: 'success', rawStatus: 'Success', targets: Array.from({ length: 25 }, (_, i) => ({ type: 'uuid', target: `u${i}`, name: '' })) };
-    const text = renderTaskFamiliesSync({ generation: 1, createdAt: 0, tasks: [many] }, { labels: new LabelLimits(c.on, { maxTargetsPerTask: 10 }) }).toString();
+    const text = renderTaskFamiliesSync(snapshotOf([many]), { labels: new LabelLimits(c.on, { maxTargetsPerTask: 10 }) }).toString();
     expect(text.split('\n').filter((l) => l.startsWith('aliyun_sas_scan_task_target_info{'))).toHaveLength(10);
     expect(text).toContain('aliyun_sas_scan_task_targets{task_id="8",target_type="uuid"} 25');
     expect(c.calls).toEqual(['target:dropped:15']);

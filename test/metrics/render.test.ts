@@ -5,6 +5,7 @@ import { negotiate, textToOpenMetrics } from '../../src/metrics/exposition.js';
 import { renderTaskFamilies, renderTaskFamiliesSync } from '../../src/metrics/render.js';
 import { SelfMetrics } from '../../src/metrics/self.js';
 import type { Snapshot, TaskState } from '../../src/model/snapshot.js';
+import { snapshotOf } from '../fixtures/snapshots.js';
 
 const tasks: TaskState[] = [
   {
@@ -24,7 +25,7 @@ const tasks: TaskState[] = [
   },
   { id: '5', name: '', targets: [] },
 ];
-const snapshot: Snapshot = { generation: 3, createdAt: 0, tasks };
+const snapshot: Snapshot = snapshotOf(tasks, 3);
 
 const EXPECTED = `# HELP aliyun_sas_scan_task_info Configured scan task, with its display name from the configuration. Always 1.
 # TYPE aliyun_sas_scan_task_info gauge
@@ -67,7 +68,7 @@ describe('task families', () => {
     expect((await renderTaskFamilies(snapshot, { yieldEvery: 1 })).toString()).toBe(EXPECTED);
   });
   it('render nothing for an empty snapshot', () => {
-    expect(renderTaskFamiliesSync({ generation: 1, createdAt: 0, tasks: [] }).length).toBe(0);
+    expect(renderTaskFamiliesSync(snapshotOf([])).length).toBe(0);
   });
 });
 

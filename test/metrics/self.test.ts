@@ -34,8 +34,11 @@ describe('SelfMetrics', () => {
 
   it('the poll of tasks a reload added is not a cycle: the last cycle figures stay', async () => {
     const self = new SelfMetrics({ version: '1', revision: 'r', processMetrics: false });
-    self.cycleFinished(cycle());
-    self.cycleFinished(cycle({ kind: 'added', tasksPolled: 1, apiCalls: 1, startedAt: 2_000_000, durationMs: 10 }));
+    const account = self.account('');
+    for (const o of [account, self]) {
+      o.cycleFinished(cycle());
+      o.cycleFinished(cycle({ kind: 'added', tasksPolled: 1, apiCalls: 1, startedAt: 2_000_000, durationMs: 10 }));
+    }
     const s = await scrape(self);
     expect(sum(s, 'aliyun_sas_poll_cycle_tasks_polled')).toBe(10);
     expect(sum(s, 'aliyun_sas_poll_cycle_api_calls')).toBe(10);

@@ -3,12 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { ExpositionCache, storedGzipMember } from '../../src/metrics/cache.js';
 import { SelfMetrics } from '../../src/metrics/self.js';
 import type { Snapshot } from '../../src/model/snapshot.js';
+import { snapshotOf } from '../fixtures/snapshots.js';
 
-const snapshot: Snapshot = {
-  generation: 1,
-  createdAt: 0,
-  tasks: [{ id: '1', name: 'a', status: 'processing', rawStatus: 'Processing', targets: [{ type: 'uuid', target: 'u', name: 'h' }], lastPollOk: true }],
-};
+const snapshot: Snapshot = snapshotOf([{ id: '1', name: 'a', status: 'processing', rawStatus: 'Processing', targets: [{ type: 'uuid', target: 'u', name: 'h' }], lastPollOk: true }]);
 
 describe('storedGzipMember', () => {
   it('is a gzip member of the bytes as they are, whatever their size', () => {

@@ -1,22 +1,36 @@
 import { describe, expect, it } from 'vitest';
-import type { PollerSettings } from '../../src/poller/poller.js';
+import type { PollerAccount, PollerSettings } from '../../src/poller/poller.js';
 import { Poller } from '../../src/poller/poller.js';
-import type { CycleStats, PollObserver } from '../../src/poller/observer.js';
+import type { AccountObserver, CycleStats, PollObserver } from '../../src/poller/observer.js';
+import { allTasks, type Snapshot } from '../../src/model/snapshot.js';
 import type { TickerFactory } from '../../src/poller/scheduler.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { FakeSource, NO_PERMISSION, ok, SERVER_ERROR, THROTTLED, fail } from '../fixtures/fakeSource.js';
 
-function settings(ids: string[], over: Partial<PollerSettings> = {}): PollerSettings {
+type Over = Partial<Omit<PollerAccount, 'name' | 'tasks'>> & { schedule?: string };
+
+/** Single-account settings for `ids`; `over` sets the schedule or any account setting. */
+function settings(ids: string[], over: Over = {}): PollerSettings {
+  const { schedule, ...account } = over;
   return {
-    schedule: '*/30 * * * * *',
-    concurrency: 4,
-    retry: { maxAttempts: 3, initialBackoffMs: 100, maxBackoffMs: 1000, maxRetriesPerCycle: 100 },
-    rateLimit: { qps: 1000, burst: 1000 },
-    terminalRecheckIntervalMs: 600_000,
-    tasks: ids.map((id) => ({ id, name: `task-${id}` })),
-    ...over,
+    schedule: schedule ?? '*/30 * * * * *',
+    multiAccount: false,
+    accounts: [
+      {
+        name: '',
+        concurrency: 4,
+        retry: { maxAttempts: 3, initialBackoffMs: 100, maxBackoffMs: 1000, maxRetriesPerCycle: 100 },
+        rateLimit: { qps: 1000, burst: 1000 },
+        terminalRecheckIntervalMs: 600_000,
+        tasks: ids.map((id) => ({ id, name: `task-${id}` })),
+        ...account,
+      },
+    ],
   };
 }
+
+/** The tasks of every account, in order. */
+const tasksOf = (s: Snapshot) => allTasks(s);
 
 /** A ticker the test fires by hand; `nextTickAt` is the cycle deadline. */
 function manualTicker() {
@@ -31,14 +45,25 @@ function manualTicker() {
 
 class RecordingObserver implements PollObserver {
   cycles: CycleStats[] = [];
+  accountCycles: [string, CycleStats][] = [];
   calls: string[] = [];
+  callsByAccount: [string, string][] = [];
   skipped = 0;
   targetErrors: string[] = [];
-  apiCall(_a: string, code: string) {
-    this.calls.push(code);
+  accountLists: string[][] = [];
+  account(name: string): AccountObserver {
+    return {
+      apiCall: (_a, code) => {
+        this.calls.push(code);
+        this.callsByAccount.push([name, code]);
+      },
+      targetInfoError: (r) => this.targetErrors.push(r),
+      rateLimitChanged() {},
+      cycleFinished: (s) => this.accountCycles.push([name, s]),
+    };
   }
-  targetInfoError(r: string) {
-    this.targetErrors.push(r);
+  accountsChanged(accounts: readonly { name: string }[]) {
+    this.accountLists.push(accounts.map((a) => a.name));
   }
   cycleFinished(s: CycleStats) {
     this.cycles.push(s);
@@ -46,10 +71,9 @@ class RecordingObserver implements PollObserver {
   tickSkipped() {
     this.skipped++;
   }
-  rateLimitChanged() {}
 }
 
-function setup(ids: string[], source = new FakeSource(), over: Partial<PollerSettings> = {}) {
+function setup(ids: string[], source = new FakeSource(), over: Over = {}) {
   const ticker = manualTicker();
   const observer = new RecordingObserver();
   let now = 1_000_000;
@@ -76,13 +100,13 @@ function setup(ids: string[], source = new FakeSource(), over: Partial<PollerSet
 describe('Poller', () => {
   it('exports configured tasks before the first poll, then polls at once on start', async () => {
     const t = setup(['1', '2']);
-    expect(t.poller.current().tasks.map((x) => x.id)).toEqual(['1', '2']);
+    expect(tasksOf(t.poller.current()).map((x) => x.id)).toEqual(['1', '2']);
     expect(t.poller.ready).toBe(false);
     t.poller.start();
     await t.idle();
     expect(t.source.calls.sort()).toEqual(['1', '2']);
     expect(t.poller.ready).toBe(true);
-    expect(t.poller.current().tasks.every((x) => x.status === 'processing')).toBe(true);
+    expect(tasksOf(t.poller.current()).every((x) => x.status === 'processing')).toBe(true);
   });
 
   it('never runs two cycles at once: a tick during a cycle is skipped and counted', async () => {
@@ -106,7 +130,7 @@ describe('Poller', () => {
   it('publishes a snapshot only when the cycle is complete', async () => {
     const t = setup(['1', '2']);
     const generations: number[] = [];
-    t.poller.onSnapshot((s) => generations.push(s.tasks.filter((x) => x.status).length));
+    t.poller.onSnapshot((s) => generations.push(tasksOf(s).filter((x) => x.status).length));
     t.poller.start();
     await t.idle();
     expect(generations).toEqual([2]);
@@ -123,7 +147,7 @@ describe('Poller', () => {
     expect(src.callsFor('429')).toBe(2);
     expect(src.callsFor('403')).toBe(1);
     expect(t.sleeps).toEqual([100, 200, 100]);
-    const byId = Object.fromEntries(t.poller.current().tasks.map((x) => [x.id, x]));
+    const byId = Object.fromEntries(tasksOf(t.poller.current()).map((x) => [x.id, x]));
     expect(byId['500']).toMatchObject({ status: 'success', lastPollOk: true });
     expect(byId['403']).toMatchObject({ lastPollOk: false, lastError: { code: 'NoPermission' } });
     expect(t.observer.calls.filter((c) => c === 'ServerError')).toHaveLength(2);
@@ -163,10 +187,10 @@ describe('Poller', () => {
     const src = new FakeSource().script('1', ok('Processing'), fail('timeout', 'timeout', true)).script('2', NO_PERMISSION);
     const t = setup(['1', '2'], src, { retry: { maxAttempts: 1, initialBackoffMs: 1, maxBackoffMs: 1, maxRetriesPerCycle: 0 } });
     await t.poller.runOnce();
-    const first = t.poller.current().tasks[0]!;
+    const first = tasksOf(t.poller.current())[0]!;
     t.advance(30_000);
     await t.poller.runOnce();
-    const [one, two] = t.poller.current().tasks;
+    const [one, two] = tasksOf(t.poller.current());
     expect(one).toMatchObject({ status: 'processing', lastPollOk: false, lastSuccessAt: first.lastSuccessAt, statusChangedAt: first.statusChangedAt, lastError: { class: 'timeout' } });
     expect(two!.status).toBeUndefined();
   });
@@ -180,7 +204,7 @@ describe('Poller', () => {
     expect(src.callsFor('done')).toBe(1);
     expect(src.callsFor('busy')).toBe(2);
     expect(t.observer.cycles[1]).toMatchObject({ tasksPolled: 1, apiCalls: 1 });
-    expect(t.poller.current().tasks[0]!.status).toBe('success');
+    expect(tasksOf(t.poller.current())[0]!.status).toBe('success');
     t.advance(30_000);
     await t.poller.runOnce();
     expect(src.callsFor('done')).toBe(2);
@@ -197,16 +221,16 @@ describe('Poller', () => {
     const t = setup(['1', '2']);
     t.poller.start();
     await t.idle();
-    const kept = t.poller.current().tasks[0]!;
+    const kept = tasksOf(t.poller.current())[0]!;
     t.advance(1000);
     const r = t.poller.configure(settings(['1', '3']));
-    expect(r).toEqual({ added: ['3'], removed: ['2'] });
-    expect(t.poller.current().tasks.map((x) => x.id)).toEqual(['1', '3']);
-    expect(t.poller.current().tasks[0]).toBe(kept);
+    expect(r).toMatchObject({ added: ['3'], removed: ['2'], accountsAdded: [], accountsRemoved: [] });
+    expect(tasksOf(t.poller.current()).map((x) => x.id)).toEqual(['1', '3']);
+    expect(tasksOf(t.poller.current())[0]).toBe(kept);
     await t.idle();
     expect(t.source.calls.filter((c) => c === '3')).toHaveLength(1);
     expect(t.source.callsFor('1')).toBe(1); // not re-polled by the reload
-    expect(t.poller.current().tasks[1]!.status).toBe('processing');
+    expect(tasksOf(t.poller.current())[1]!.status).toBe('processing');
   });
 
   it('a reload during a cycle polls the added tasks right after it and ignores results of removed ones', async () => {
@@ -220,7 +244,7 @@ describe('Poller', () => {
     t.source.gate = undefined;
     await t.idle();
     await t.idle();
-    expect(t.poller.current().tasks.map((x) => [x.id, x.status])).toEqual([
+    expect(tasksOf(t.poller.current()).map((x) => [x.id, x.status])).toEqual([
       ['1', 'processing'],
       ['9', 'processing'],
     ]);
@@ -245,7 +269,7 @@ describe('Poller', () => {
     (t.poller as unknown as { tickerFactory: TickerFactory }).tickerFactory = refusing;
     expect(() => t.poller.configure(settings(['1', '2'], { schedule: '0 0 31W 2 *' }))).toThrow(/next matching date/);
     expect(t.ticker.count()).toBe(before);
-    expect(t.poller.current().tasks.map((x) => x.id)).toEqual(['1']);
+    expect(tasksOf(t.poller.current()).map((x) => x.id)).toEqual(['1']);
   });
 
   it('stop() abandons backoff waits', async () => {

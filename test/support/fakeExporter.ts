@@ -4,10 +4,12 @@
  * snapshot rendered by the exporter's own metrics code (src/metrics), and
  * real self-metrics whose counters grow with every scrape.
  *
- * Tasks served:
+ * Tasks served, in each account:
  *   1001 "nightly full scan": failed, a server and a server group
  *   1002 "weekly":            processing, one server group
  *   1003 (no name):           configured, never polled successfully (polls fail: NoPermission)
+ * Accounts: `prod` and `staging` (the multi-account form, default), or the
+ * single-account form without an `account` label.
  */
 import { createServer, type Server } from 'node:http';
 import { ExpositionCache } from '../../src/metrics/cache.js';
@@ -22,7 +24,9 @@ export interface FakeExporter {
   close(): Promise<void>;
 }
 
-export function fakeSnapshot(nowMs: number): Snapshot {
+export const FAKE_ACCOUNTS = ['prod', 'staging'] as const;
+
+export function fakeSnapshot(nowMs: number, multiAccount = true): Snapshot {
   const tasks: TaskState[] = [
     {
       id: '1001',
@@ -51,28 +55,37 @@ export function fakeSnapshot(nowMs: number): Snapshot {
     },
     { id: '1003', name: '', targets: [], lastPolledAt: nowMs - 20_000, lastPollOk: false, lastError: { class: 'api', code: 'NoPermission' } },
   ];
-  return { generation: 1, createdAt: nowMs, tasks };
+  const accounts = multiAccount ? FAKE_ACCOUNTS.map((name) => ({ name, tasks })) : [{ name: '', tasks }];
+  return { generation: 1, createdAt: nowMs, multiAccount, accounts };
 }
 
-/** What one poll cycle of the fake reports: 2 OK calls, 1 NoPermission, a throttling every third cycle. */
-function fakeCycle(self: SelfMetrics, n: number): void {
+/** What one poll cycle of the fake reports per account: 2 OK calls, 1 NoPermission, a throttling every third cycle. */
+function fakeCycle(self: SelfMetrics, accounts: readonly string[], n: number): void {
   const action = ACTIONS.describeScanTaskProgress;
-  self.apiCall(action, 'OK', 0.08);
-  self.apiCall(action, 'OK', 0.2);
-  self.apiCall(action, 'NoPermission', 0.3);
-  if (n % 3 === 0) self.apiCall(action, 'Throttling.User', 0.05);
   const now = Date.now();
-  self.cycleFinished({ kind: 'schedule', result: 'partial', startedAt: now - 420, durationMs: 420, tasksPolled: 3, tasksFailed: 1, apiCalls: 3, retriesDropped: 0 });
+  const stats = { kind: 'schedule', result: 'partial', startedAt: now - 420, durationMs: 420, tasksPolled: 3, tasksFailed: 1, apiCalls: 3, retriesDropped: 0 } as const;
+  for (const name of accounts) {
+    const a = self.account(name);
+    a.apiCall(action, 'OK', 0.08);
+    a.apiCall(action, 'OK', 0.2);
+    a.apiCall(action, 'NoPermission', 0.3);
+    if (n % 3 === 0) a.apiCall(action, 'Throttling.User', 0.05);
+    a.cycleFinished(stats);
+  }
+  self.cycleFinished(stats);
 }
 
-export async function startFakeExporter(): Promise<FakeExporter> {
-  const self = new SelfMetrics({ version: '0.0.0-test', revision: 'test', processMetrics: false });
-  self.rateLimitChanged(5);
+export async function startFakeExporter(opts: { multiAccount?: boolean } = {}): Promise<FakeExporter> {
+  const multiAccount = opts.multiAccount ?? true;
+  const self = new SelfMetrics({ version: '0.0.0-test', revision: 'test', processMetrics: false, accountLabel: multiAccount });
+  const snapshot = fakeSnapshot(Date.now(), multiAccount);
+  const names = snapshot.accounts.map((a) => a.name);
+  self.accountsChanged(names.map((name) => ({ name, endpoint: 'tds.cn-shanghai.aliyuncs.com', region: 'cn-shanghai' })));
+  for (const name of names) self.account(name).rateLimitChanged(5);
   self.configLoaded(true, Date.now() - 60_000);
   const cache = new ExpositionCache(() => self.renderParts());
-  const snapshot = fakeSnapshot(Date.now());
   await cache.update(snapshot);
-  self.tasks.set(snapshot.tasks.length);
+  self.tasksServed(snapshot);
   let scrapes = 0;
   const server: Server = createServer((req, res) => {
     if (req.url !== '/metrics') {
@@ -81,7 +94,7 @@ export async function startFakeExporter(): Promise<FakeExporter> {
       return;
     }
     scrapes += 1;
-    fakeCycle(self, scrapes);
+    fakeCycle(self, names, scrapes);
     cache.expose({ openMetrics: false, gzip: false }).then(
       (exp) => {
         res.setHeader('content-type', exp.contentType);

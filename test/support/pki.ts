@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
@@ -36,8 +36,24 @@ export interface Pki {
 
 const DAYS = '36500';
 
+const OPENSSL_CANDIDATES = ['/usr/bin/openssl', '/usr/local/bin/openssl', '/bin/openssl'];
+
+/** The openssl CLI on PATH (or in the usual places), or undefined. */
+export function findOpenssl(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const dirs = (env.PATH ?? '').split(path.delimiter).filter(Boolean).map((d) => path.join(d, 'openssl'));
+  for (const file of [...dirs, ...OPENSSL_CANDIDATES]) {
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      // next
+    }
+  }
+  return undefined;
+}
+
 function openssl(args: string[], cwd: string): void {
-  execFileSync('/usr/bin/openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(findOpenssl() ?? 'openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 function ecKeyArgs(keyFile: string): string[] {
@@ -50,7 +66,7 @@ function pair(dir: string, name: string): KeyPair {
   return { certFile, keyFile, cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
 }
 
-function makeCa(dir: string, name: string): KeyPair {
+export function makeCa(dir: string, name: string): KeyPair {
   openssl(
     [
       'req', '-x509', ...ecKeyArgs(`${name}.key`), '-out', `${name}.crt`, '-days', DAYS, '-subj', `/CN=${name} test CA`,
@@ -61,7 +77,7 @@ function makeCa(dir: string, name: string): KeyPair {
   return pair(dir, name);
 }
 
-function makeLeaf(dir: string, name: string, ca: string, cn: string, ext: string): KeyPair {
+export function makeLeaf(dir: string, name: string, ca: string, cn: string, ext: string): KeyPair {
   writeFileSync(path.join(dir, `${name}.ext`), `${ext}\nbasicConstraints=CA:FALSE\n`);
   openssl(['req', ...ecKeyArgs(`${name}.key`), '-out', `${name}.csr`, '-subj', `/CN=${cn}`], dir);
   openssl(
@@ -74,7 +90,7 @@ function makeLeaf(dir: string, name: string, ca: string, cn: string, ext: string
   return pair(dir, name);
 }
 
-const SERVER_EXT = 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nextendedKeyUsage=serverAuth';
+export const SERVER_EXT = 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nextendedKeyUsage=serverAuth';
 
 export function makePki(): Pki {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sas-exporter-pki-'));
