@@ -3,6 +3,7 @@
  * tasks and what is known of each. A failing account (403, revoked key,
  * throttling, an unreachable endpoint) slows and fails only itself.
  */
+import { setMaxListeners } from 'node:events';
 import type { AccountConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { AccountSnapshot, TaskState } from '../model/snapshot.js';
@@ -18,6 +19,10 @@ export type AccountSettings = Pick<AccountConfig, 'name' | 'concurrency' | 'retr
 export interface AccountPollerDeps {
   readonly logger: Logger;
   readonly observer: AccountObserver;
+  /** Unix ms of the next tick: the deadline of every cycle's retries. */
+  readonly deadline: () => number;
+  /** Called when a cycle of this account ended (its results are in snapshot()). */
+  readonly cycleEnded: () => void;
   readonly now: () => number;
   readonly random: () => number;
   readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -30,6 +35,13 @@ export interface ConfigureResult {
 
 export class AccountPoller {
   private settings: AccountSettings;
+  /** The cycle in progress, if any: never two at once for one account. */
+  private running: Promise<CycleStats | undefined> | undefined;
+  /** Tasks added by a reload while a cycle ran: polled right after it. */
+  private readonly pending = new Set<string>();
+  private cyclesDone = 0;
+  /** Aborted when the account is removed or the exporter stops: waits end at once. */
+  private readonly abort = new AbortController();
   private source: ScanTaskProgressSource;
   private readonly limiter: RateLimiter;
   private states = new Map<string, TaskState>();
@@ -43,6 +55,9 @@ export class AccountPoller {
     source: ScanTaskProgressSource,
     private readonly deps: AccountPollerDeps,
   ) {
+    // Every waiting worker listens on this signal (rate limiter, retry back-off):
+    // with concurrency above 10 Node would warn of a listener leak that is none.
+    setMaxListeners(0, this.abort.signal);
     this.settings = settings;
     this.source = source;
     this.limiter = new RateLimiter({ qps: settings.rateLimit.qps, burst: settings.rateLimit.burst, sleep: deps.sleep });
@@ -70,11 +85,78 @@ export class AccountPoller {
     this.states = next;
     this.order = settings.tasks.map((t) => t.id);
     this.tasksCache = undefined;
-    for (const id of removed) this.lastLogged.delete(id);
+    for (const id of removed) {
+      this.lastLogged.delete(id);
+      this.pending.delete(id);
+    }
     if (previous !== settings && (previous.rateLimit.qps !== settings.rateLimit.qps || previous.rateLimit.burst !== settings.rateLimit.burst)) {
       this.limiter.reconfigure(settings.rateLimit.qps, settings.rateLimit.burst);
     }
     return { added, removed };
+  }
+
+  /** True once the account's first scheduled cycle finished. */
+  get ready(): boolean {
+    return this.cyclesDone > 0;
+  }
+
+  get busy(): boolean {
+    return this.running !== undefined;
+  }
+
+  /** A tick of the schedule: a cycle over the due tasks, unless the previous one still runs (then skipped). */
+  tick(): void {
+    if (this.running) {
+      this.deps.observer.tickSkipped();
+      this.deps.logger.warn('poll cycle still running at the next tick; tick skipped');
+      return;
+    }
+    void this.start('schedule');
+  }
+
+  /** Tasks a reload added: polled now, or right after the running cycle. */
+  pollSoon(ids: readonly string[]): void {
+    for (const id of ids) this.pending.add(id);
+    if (!this.running && this.pending.size > 0) void this.start('added');
+  }
+
+  /** One scheduled cycle now (after the running one, if any), for tests and tools. */
+  async runOnce(): Promise<CycleStats | undefined> {
+    while (this.running) await this.running;
+    return this.start('schedule');
+  }
+
+  /** Stops for good: waits are abandoned; resolves when the running cycle ended or after `graceMs`. */
+  async close(graceMs: number): Promise<void> {
+    this.abort.abort();
+    if (!this.running) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.running, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+  }
+
+  private start(kind: CycleStats['kind']): Promise<CycleStats | undefined> {
+    if (this.abort.signal.aborted) return Promise.resolve(undefined);
+    const ids = kind === 'schedule' ? this.due(this.deps.now()) : [...this.pending];
+    this.pending.clear();
+    const p = this.poll(kind, ids, this.deps.deadline(), this.abort.signal).then(
+      (stats) => {
+        if (kind === 'schedule') this.cyclesDone++;
+        return stats;
+      },
+      (err: unknown) => {
+        // A bug, not an API failure: report it and keep the exporter serving.
+        this.deps.logger.error('poll cycle crashed', { err: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+        return undefined;
+      },
+    );
+    this.running = p;
+    void p.then(() => {
+      if (this.running === p) this.running = undefined;
+      this.deps.cycleEnded();
+      if (this.pending.size > 0 && !this.abort.signal.aborted) void this.start('added');
+    });
+    return p;
   }
 
   has(taskId: string): boolean {
@@ -97,7 +179,7 @@ export class AccountPoller {
   }
 
   /** Polls `ids` (those still configured); each result is applied as it arrives. */
-  async poll(kind: CycleStats['kind'], ids: readonly string[], deadline: number, signal: AbortSignal): Promise<CycleStats> {
+  private async poll(kind: CycleStats['kind'], ids: readonly string[], deadline: number, signal: AbortSignal): Promise<CycleStats> {
     const s = this.settings;
     const stats = await runCycle(
       ids.filter((id) => this.states.has(id)),
@@ -106,6 +188,7 @@ export class AccountPoller {
       (id, result) => this.apply(id, result),
     );
     this.deps.observer.cycleFinished(stats);
+    this.deps.logger.debug('poll cycle finished', { kind, result: stats.result, tasks: stats.tasksPolled, failed: stats.tasksFailed, api_calls: stats.apiCalls, duration_ms: Math.round(stats.durationMs) });
     return stats;
   }
 
