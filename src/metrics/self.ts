@@ -12,7 +12,7 @@
 import client from 'prom-client';
 import { ACTIONS, TARGET_INFO_PROBLEMS } from '../model/vocabulary.js';
 import type { Snapshot } from '../model/snapshot.js';
-import type { AccountObserver, PollObserver } from '../poller/observer.js';
+import type { AccountIdentity, AccountObserver, PollObserver } from '../poller/observer.js';
 
 /** How long the default process metrics' text is reused; well under any scrape interval. */
 export const PROCESS_METRICS_MAX_AGE_MS = 1000;
@@ -40,13 +40,6 @@ export interface SelfMetricsOptions {
   accountLabel?: boolean;
   /** Monotonic ms, for the process metrics' reuse window (tests). */
   now?: () => number;
-}
-
-/** What the account families need to know of an account. */
-export interface AccountIdentity {
-  readonly name: string;
-  readonly endpoint?: string;
-  readonly region?: string | undefined;
 }
 
 export class SelfMetrics implements PollObserver {
@@ -119,7 +112,7 @@ export class SelfMetrics implements PollObserver {
     const l = this.labels(account);
     for (const result of CYCLE_RESULTS) this.cycles.inc({ ...l, result }, 0);
     for (const reason of TARGET_INFO_PROBLEMS) this.targetInfoErrors.inc({ ...l, reason }, 0);
-    for (const action of Object.values(ACTIONS)) this.apiRequests.inc({ ...l, action, code: 'OK' }, 0);
+    this.apiRequests.inc({ ...l, action: ACTIONS.describeScanTaskProgress, code: 'OK' }, 0);
   }
 
   account(name: string): AccountObserver {
@@ -164,6 +157,11 @@ export class SelfMetrics implements PollObserver {
     const now = new Set(accounts.map((a) => a.name));
     const gone = this.known.filter((a) => !now.has(a.name));
     this.known = accounts;
+    for (const a of accounts) {
+      if (!a.latestScan?.enabled) continue;
+      const l = this.labels(a.name);
+      for (const action of [ACTIONS.getVirusScanLatestTaskStatistic, ACTIONS.listVirusScanTask]) this.apiRequests.inc({ ...l, action, code: 'OK' }, 0);
+    }
     if (!this.accountLabel) return;
     this.accountInfo?.reset();
     for (const a of accounts) this.accountInfo?.set({ account: a.name, endpoint: a.endpoint ?? '', region: a.region ?? '' }, 1);

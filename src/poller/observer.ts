@@ -22,6 +22,14 @@ export interface CycleStats {
   readonly retriesDropped: number;
 }
 
+/** What the observer is told of each account. */
+export interface AccountIdentity {
+  readonly name: string;
+  readonly endpoint?: string;
+  readonly region?: string | undefined;
+  readonly latestScan?: { readonly enabled: boolean };
+}
+
 /** What one account's polling reports: its calls, its rate, its cycles. */
 export interface AccountObserver {
   apiCall(action: string, code: string, durationSeconds: number): void;
@@ -36,7 +44,7 @@ export interface PollObserver {
   /** The observer of one account's polling ('' in the single-account form). */
   account(name: string): AccountObserver;
   /** Accounts polled from now on, in configuration order (after a reload too); the others' series go. */
-  accountsChanged(accounts: readonly { readonly name: string; readonly endpoint?: string; readonly region?: string | undefined }[]): void;
+  accountsChanged(accounts: readonly AccountIdentity[]): void;
 }
 
 export const nullAccountObserver: AccountObserver = {
