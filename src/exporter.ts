@@ -27,12 +27,15 @@ export interface RunningExporter {
 }
 
 export async function startExporter(flags: Flags, logger: Logger): Promise<RunningExporter> {
-  const config = await loadConfig(flags.configFile, flags.overrides).catch(startupError('invalid configuration'));
+  const loaded = await loadConfig(flags.configFile, flags.overrides).catch(startupError('invalid configuration'));
   let webConfig = flags.webConfigFile ? await loadWebConfig(flags.webConfigFile).catch(startupError('invalid web configuration')) : undefined;
   checkCertificateDates(webConfig, logger);
   const listen = parseListenAddress(flags.listenAddress);
 
-  const simulator: EmbeddedSimulator | undefined = config.simulator ? await startEmbeddedSimulator(config.simulator.scenario, logger) : undefined;
+  const simulator: EmbeddedSimulator | undefined = loaded.simulator ? await startEmbeddedSimulator(loaded.simulator.scenario, logger) : undefined;
+  // In demo mode every account polls the simulator, over plain HTTP.
+  const effective = (c: ExporterConfig): ExporterConfig => (simulator ? { ...c, accounts: c.accounts.map((a) => ({ ...a, endpoint: simulator.endpoint, protocol: 'http' })) } : c);
+  const config = effective(loaded);
   // Every account's credential is resolved now: one that cannot be is a start-up error naming the account.
   let defaultChain: Promise<CredentialSource> | undefined;
   const credentials = new CredentialStore(async (a) =>
@@ -51,13 +54,11 @@ export async function startExporter(flags: Flags, logger: Logger): Promise<Runni
     await simulator?.close();
     return startupError('')(err);
   }
-  const endpointOf = (a: AccountConfig) => simulator?.endpoint ?? a.endpoint;
   const pipeline = new Pipeline(config, {
     logger,
-    makeSource: (a) =>
-      new SasClient({ endpoint: endpointOf(a), protocol: simulator ? 'http' : a.protocol, region: a.region, requestTimeoutMs: a.requestTimeoutMs, credential: credentials.get(a.name) }),
+    makeSource: (a: AccountConfig) => new SasClient({ endpoint: a.endpoint, protocol: a.protocol, region: a.region, requestTimeoutMs: a.requestTimeoutMs, credential: credentials.get(a.name) }),
   });
-  logger.info('configuration loaded', { file: flags.configFile, ...configSummary(config), endpoints: [...new Set(config.accounts.map(endpointOf))].join(' '), schedule: config.schedule });
+  logger.info('configuration loaded', { file: flags.configFile, ...configSummary(config), endpoints: [...new Set(config.accounts.map((a) => a.endpoint))].join(' '), schedule: config.schedule });
 
   let serving: ServingHandle | undefined;
   let watcher: FileWatch | undefined;
@@ -70,7 +71,7 @@ export async function startExporter(flags: Flags, logger: Logger): Promise<Runni
     let next: ExporterConfig;
     let nextWeb: WebConfig | undefined;
     try {
-      next = await loadConfig(flags.configFile, flags.overrides);
+      next = effective(await loadConfig(flags.configFile, flags.overrides));
       if (flags.webConfigFile) nextWeb = await loadWebConfig(flags.webConfigFile);
     } catch (err) {
       return failed('configuration', (err as Error).message);

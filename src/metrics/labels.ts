@@ -1,14 +1,16 @@
 /**
  * Bounds on label values that come from the API: error codes, target types,
- * target IDs and names. Each is a series (or part of one) in /metrics, so a
+ * target IDs and names, and in the latest-scan families the scan's task ID
+ * and type, and each machine's UUID, instance name and IP addresses. Each
+ * is a series (or part of one) in /metrics, so a
  * service that answers with a new code on every call, or with megabyte-long
  * names, would otherwise grow the exporter's memory and every scrape without
  * end. Applied where the values become labels: the API call counter
- * (self.ts) and the task families (taskFamilies.ts).
+ * (self.ts) and the families (taskFamilies.ts, scanFamilies.ts, render.ts).
  *
  * - A known value (a documented code, `uuid`, `groupId`) is kept as is.
  * - Any value is cut to MAX_LABEL_VALUE_CHARS characters.
- * - For labels with a bound on distinct values (`code`, `target_type`), the
+ * - For labels with a bound on distinct values (`code`, `target_type`, `scan_type`), the
  *   first `maxOthers` unknown values seen are kept; later ones become
  *   `other` (a value once kept stays kept, so a series never changes name).
  * - Targets past MAX_TARGET_SERIES_PER_TASK in one task are not exported as
@@ -30,10 +32,29 @@ export const MAX_TARGET_SERIES_PER_TASK = 10_000;
 /** The value that replaces unknown values past the bound. */
 export const OTHER = 'other';
 
-export const LIMITED_LABELS = ['code', 'target_type', 'target', 'target_name'] as const;
+export const LIMITED_LABELS = ['code', 'target_type', 'target', 'target_name', 'scan_type', 'scan_task_id', 'uuid', 'instance_name', 'ip'] as const;
 export type LimitedLabel = (typeof LIMITED_LABELS)[number];
 export const LIMIT_REASONS = ['other', 'truncated', 'dropped'] as const;
 export type LimitReason = (typeof LIMIT_REASONS)[number];
+/** The reasons that can happen to each label: the counter's series, all initialised to 0. */
+export const LIMIT_SERIES: ReadonlyArray<readonly [LimitedLabel, LimitReason]> = [
+  ['code', 'other'],
+  ['code', 'truncated'],
+  ['target_type', 'other'],
+  ['target_type', 'truncated'],
+  ['target', 'truncated'],
+  ['target', 'dropped'],
+  ['target_name', 'truncated'],
+  ['scan_type', 'other'],
+  ['scan_type', 'truncated'],
+  ['scan_task_id', 'truncated'],
+  ['uuid', 'truncated'],
+  ['instance_name', 'truncated'],
+  ['ip', 'truncated'],
+];
+/** The two scan types GetVirusScanLatestTaskStatistic documents; others are bounded. */
+const SCAN_TYPES = ['system', 'user', ''];
+export const MAX_OTHER_SCAN_TYPES = 8;
 
 export type OnLimited = (label: LimitedLabel, reason: LimitReason, count?: number) => void;
 
@@ -98,6 +119,13 @@ export class LabelLimits {
   readonly targetType: LabelValueBound;
   readonly target: LabelValueBound;
   readonly targetName: LabelValueBound;
+  /** The latest scan's task ID (32 hex digits when documented) and the machines' root task ID. */
+  readonly scanTaskId: LabelValueBound;
+  readonly scanType: LabelValueBound;
+  readonly uuid: LabelValueBound;
+  readonly instanceName: LabelValueBound;
+  /** internet_ip and intranet_ip. */
+  readonly ip: LabelValueBound;
   readonly maxTargetsPerTask: number;
 
   constructor(
@@ -109,6 +137,11 @@ export class LabelLimits {
     this.targetType = new LabelValueBound('target_type', { known: TARGET_TYPES, maxOthers: opts.maxOtherTargetTypes ?? MAX_OTHER_TARGET_TYPES, maxChars }, onLimited);
     this.target = new LabelValueBound('target', { maxChars }, onLimited);
     this.targetName = new LabelValueBound('target_name', { maxChars }, onLimited);
+    this.scanTaskId = new LabelValueBound('scan_task_id', { maxChars }, onLimited);
+    this.scanType = new LabelValueBound('scan_type', { known: SCAN_TYPES, maxOthers: MAX_OTHER_SCAN_TYPES, maxChars }, onLimited);
+    this.uuid = new LabelValueBound('uuid', { maxChars }, onLimited);
+    this.instanceName = new LabelValueBound('instance_name', { maxChars }, onLimited);
+    this.ip = new LabelValueBound('ip', { maxChars }, onLimited);
     this.maxTargetsPerTask = opts.maxTargetsPerTask ?? MAX_TARGET_SERIES_PER_TASK;
   }
 

@@ -1,5 +1,5 @@
 /**
- * Renders a snapshot's task families into the exposition bytes. Runs once
+ * Renders a snapshot's families (tasks, latest scans, machines) into the exposition bytes. Runs once
  * per snapshot, not per scrape, and yields to the event loop every few ms so
  * health checks and scrapes stay fast while a large snapshot renders.
  *
@@ -14,7 +14,9 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Snapshot, TaskState } from '../model/snapshot.js';
 import { escapeHelp, escapeLabelValue, formatValue } from './exposition.js';
 import { LabelLimits } from './labels.js';
-import { TASK_FAMILIES, type TaskFamily } from './taskFamilies.js';
+import type { Family } from './family.js';
+import { LATEST_SCAN_FAMILIES, MACHINE_FAMILIES } from './scanFamilies.js';
+import { TASK_FAMILIES } from './taskFamilies.js';
 
 /**
  * Work between two yields to the event loop, checked every 16 tasks: long
@@ -27,14 +29,15 @@ const SLICE_MS = 5;
 const FLUSH_CHARS = 64 * 1024;
 
 export interface RenderOptions {
-  readonly families?: readonly TaskFamily[];
+  /** The task families (default TASK_FAMILIES). */
+  readonly families?: readonly Family<TaskState>[];
   /** Also yield after this many tasks (default: by time only, every ~5 ms). */
   readonly yieldEvery?: number;
   /** Bounds on API-provided label values (default: fresh bounds, nothing counted). */
   readonly labels?: LabelLimits;
 }
 
-function header(f: TaskFamily): string {
+function header(f: Family<unknown>): string {
   return `# HELP ${f.name} ${escapeHelp(f.help)}\n# TYPE ${f.name} ${f.type}\n`;
 }
 
@@ -68,44 +71,66 @@ class Sink {
   }
 }
 
+/** One family table over its objects, each with its identifying labels (escaped). */
+interface Section {
+  readonly families: readonly Family<any>[];
+  readonly objects: readonly unknown[];
+  readonly prefixes: readonly string[];
+}
+
+/**
+ * The snapshot as sections, in exposition order: the tasks of every account,
+ * then each account's latest scan, then the machines of those scans. The
+ * account label is there only in the multi-account form.
+ */
+export function sectionsOf(snapshot: Snapshot, taskFamilies: readonly Family<TaskState>[] = TASK_FAMILIES, labels: LabelLimits = new LabelLimits()): Section[] {
+  const tasks: Section = { families: taskFamilies, objects: [], prefixes: [] };
+  const scans: Section = { families: LATEST_SCAN_FAMILIES, objects: [], prefixes: [] };
+  const machines: Section = { families: MACHINE_FAMILIES, objects: [], prefixes: [] };
+  const push = (sec: Section, o: unknown, prefix: string) => {
+    (sec.objects as unknown[]).push(o);
+    (sec.prefixes as string[]).push(prefix);
+  };
+  for (const a of snapshot.accounts) {
+    const account = snapshot.multiAccount ? `account="${escapeLabelValue(a.name)}"` : '';
+    const withAccount = account ? `${account},` : '';
+    for (const t of a.tasks) push(tasks, t, `${withAccount}task_id="${escapeLabelValue(t.id)}"`);
+    if (a.latestScan) push(scans, a.latestScan, account);
+    for (const m of a.latestScan?.machines?.rows ?? []) push(machines, m, `${withAccount}uuid="${escapeLabelValue(labels.uuid.apply(m.uuid))}"`);
+  }
+  return [tasks, scans, machines];
+}
+
 function* render(snapshot: Snapshot, opts: RenderOptions, sink: Sink): Generator<void, void, void> {
-  const families = opts.families ?? TASK_FAMILIES;
   const labels = opts.labels ?? new LabelLimits();
   const slice = Math.max(1, opts.yieldEvery ?? Infinity);
-  const tasks: TaskState[] = [];
-  const tids: string[] = [];
-  for (const a of snapshot.accounts) {
-    // The identity of a task: (account, task ID); the account label only in the multi-account form.
-    const account = snapshot.multiAccount ? `account="${escapeLabelValue(a.name)}",` : '';
-    for (const t of a.tasks) {
-      tasks.push(t);
-      tids.push(`${account}task_id="${escapeLabelValue(t.id)}"`);
-    }
-  }
   let out = '';
   let sliceStart = performance.now();
   let inSlice = 0;
-  for (const f of families) {
-    // A family without samples is left out whole: HELP/TYPE alone would only add noise.
-    let head: string | undefined = header(f);
-    const prefix = f.name + '{';
-    const emit = (labels: string, value: number): void => {
-      if (head !== undefined) {
-        out += head;
-        head = undefined;
-      }
-      out += prefix + labels + '} ' + formatValue(value) + '\n';
-    };
-    for (let i = 0; i < tasks.length; i++) {
-      f.samples(tasks[i]!, tids[i]!, emit, labels);
-      if (out.length >= FLUSH_CHARS) {
-        sink.write(out);
-        out = '';
-      }
-      if (++inSlice >= slice || ((inSlice & 15) === 0 && performance.now() - sliceStart >= SLICE_MS)) {
-        yield;
-        inSlice = 0;
-        sliceStart = performance.now();
+  for (const section of sectionsOf(snapshot, opts.families, labels)) {
+    const { objects, prefixes } = section;
+    for (const f of section.families) {
+      // A family without samples is left out whole: HELP/TYPE alone would only add noise.
+      let head: string | undefined = header(f);
+      const name = f.name;
+      const emit = (labels: string, value: number): void => {
+        if (head !== undefined) {
+          out += head;
+          head = undefined;
+        }
+        out += (labels === '' ? name : `${name}{${labels}}`) + ' ' + formatValue(value) + '\n';
+      };
+      for (let i = 0; i < objects.length; i++) {
+        f.samples(objects[i], prefixes[i]!, emit, labels);
+        if (out.length >= FLUSH_CHARS) {
+          sink.write(out);
+          out = '';
+        }
+        if (++inSlice >= slice || ((inSlice & 15) === 0 && performance.now() - sliceStart >= SLICE_MS)) {
+          yield;
+          inSlice = 0;
+          sliceStart = performance.now();
+        }
       }
     }
   }

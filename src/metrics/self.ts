@@ -12,16 +12,17 @@
 import client from 'prom-client';
 import { ACTIONS, TARGET_INFO_PROBLEMS } from '../model/vocabulary.js';
 import type { Snapshot } from '../model/snapshot.js';
-import type { AccountObserver, CycleStats, PollObserver } from '../poller/observer.js';
+import type { AccountIdentity, AccountObserver, PollObserver } from '../poller/observer.js';
 import { AUTH_DENIAL_REASONS, type AuthDenialReason } from '../web/basicAuth.js';
 import type { ShedReason } from '../web/server.js';
-import { LabelLimits, LIMIT_REASONS, LIMITED_LABELS } from './labels.js';
+import { LabelLimits, LIMIT_SERIES } from './labels.js';
 
 /** How long the default process metrics' text is reused; well under any scrape interval. */
 export const PROCESS_METRICS_MAX_AGE_MS = 1000;
 
 /** Answers of the telemetry path: served, unauthenticated, too many password checks, failed, too many scrapes. */
 const SCRAPE_CODES = ['200', '401', '429', '500', '503'];
+const CYCLE_RESULTS = ['success', 'partial', 'failure', 'skipped'];
 
 const GAUGES_NAMED_TOTAL = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
@@ -42,13 +43,6 @@ export interface SelfMetricsOptions {
   accountLabel?: boolean;
   /** Monotonic ms, for the process metrics' reuse window (tests). */
   now?: () => number;
-}
-
-/** What the account families need to know of an account. */
-export interface AccountIdentity {
-  readonly name: string;
-  readonly endpoint?: string;
-  readonly region?: string | undefined;
 }
 
 export class SelfMetrics implements PollObserver {
@@ -77,7 +71,7 @@ export class SelfMetrics implements PollObserver {
   private readonly limited;
   private readonly authDenials;
   private readonly connectionsShed;
-  /** Bounds on API-provided label values: the code here, targets in the task families. */
+  /** Bounds on API-provided label values: the code here, the rest in the families. */
   readonly labelLimits: LabelLimits;
   private readonly accountObservers = new Map<string, AccountObserver>();
   private known: readonly AccountIdentity[] = [];
@@ -90,9 +84,9 @@ export class SelfMetrics implements PollObserver {
     this.apiDuration = new client.Histogram({ name: 'aliyun_sas_api_request_duration_seconds', help: 'Duration of Security Center API calls, failures included.', labelNames: acct('action'), buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers });
     this.rateLimit = new client.Gauge({ name: 'aliyun_sas_api_rate_limit_qps', help: 'Client-side API request rate currently allowed; lowered while the API throttles.', labelNames: acct(), registers });
     this.targetInfoErrors = new client.Counter({ name: 'aliyun_sas_target_info_errors_total', help: 'Answers whose TargetInfo was missing, empty or malformed (the status was kept).', labelNames: acct('reason'), registers });
-    this.cycles = new client.Counter({ name: 'aliyun_sas_poll_cycles_total', help: 'Poll cycles by result: success, partial, failure; skipped counts ticks dropped because a cycle still ran.', labelNames: ['result'] as const, registers });
-    this.cycleDuration = new client.Gauge({ name: 'aliyun_sas_poll_cycle_duration_seconds', help: 'Duration of the last finished poll cycle.', registers });
-    this.lastCycle = new client.Gauge({ name: 'aliyun_sas_poll_last_cycle_timestamp_seconds', help: 'Unix time the last poll cycle finished.', registers });
+    this.cycles = new client.Counter({ name: 'aliyun_sas_poll_cycles_total', help: 'Poll cycles by result: success, partial, failure; skipped counts ticks dropped because a cycle still ran.', labelNames: acct('result'), registers });
+    this.cycleDuration = new client.Gauge({ name: 'aliyun_sas_poll_cycle_duration_seconds', help: 'Duration of the last finished poll cycle.', labelNames: acct(), registers });
+    this.lastCycle = new client.Gauge({ name: 'aliyun_sas_poll_last_cycle_timestamp_seconds', help: 'Unix time the last poll cycle finished.', labelNames: acct(), registers });
     this.cycleCalls = new client.Gauge({ name: 'aliyun_sas_poll_cycle_api_calls', help: 'API calls made by the last poll cycle, retries included.', labelNames: acct(), registers });
     this.cycleTasks = new client.Gauge({ name: 'aliyun_sas_poll_cycle_tasks_polled', help: 'Tasks polled by the last cycle (terminal tasks not due for a re-check are left out).', labelNames: acct(), registers });
     this.tasks = new client.Gauge({ name: 'aliyun_sas_tasks', help: 'Scan tasks in the configuration whose series are served.', labelNames: acct(), registers });
@@ -103,16 +97,15 @@ export class SelfMetrics implements PollObserver {
     this.reloadTime = new client.Gauge({ name: 'aliyun_sas_exporter_config_last_reload_success_timestamp_seconds', help: 'Unix time of the last successful configuration load.', registers });
     this.scrapes = new client.Counter({ name: 'aliyun_sas_exporter_scrapes_total', help: 'Responses of the telemetry path by HTTP status code.', labelNames: ['code'] as const, registers });
     this.limited = new client.Counter({ name: 'aliyun_sas_exporter_label_values_limited_total', help: 'Label values from the API replaced by "other" (past the bound on distinct values), cut to the maximum length (truncated), or left out (dropped: targets past the per-task limit), counted as they happen.', labelNames: ['label', 'reason'] as const, registers });
-    for (const label of LIMITED_LABELS) for (const reason of LIMIT_REASONS) this.limited.inc({ label, reason }, 0);
+    for (const [label, reason] of LIMIT_SERIES) this.limited.inc({ label, reason }, 0);
     this.labelLimits = new LabelLimits((label, reason, n = 1) => this.limited.inc({ label, reason }, n));
     this.authDenials = new client.Counter({ name: 'aliyun_sas_exporter_http_auth_denied_total', help: 'Requests denied by basic auth: missing, malformed or invalid credentials (401), or busy: too many password verifications waiting (429).', labelNames: ['reason'] as const, registers });
     for (const reason of AUTH_DENIAL_REASONS) this.authDenials.inc({ reason }, 0);
-    this.connectionsShed = new client.Counter({ name: 'aliyun_sas_exporter_http_connections_shed_total', help: 'Connections closed by the connection limit: idle_evicted (an idle connection closed to admit a new one), refused (a new connection closed, every one being busy).', labelNames: ['reason'] as const, registers });
+    this.connectionsShed = new client.Counter({ name: 'aliyun_sas_exporter_http_connections_shed_total', help: 'Connections closed by the connection limits: idle_evicted (an idle connection closed to admit a new one), refused (a new connection closed, every one being busy).', labelNames: ['reason'] as const, registers });
     for (const reason of ['idle_evicted', 'refused']) this.connectionsShed.inc({ reason }, 0);
     const build = new client.Gauge({ name: 'aliyun_sas_exporter_build_info', help: 'Build information of the exporter. Always 1.', labelNames: ['version', 'revision', 'nodejs_version'] as const, registers });
     build.set({ version: opts.version, revision: opts.revision, nodejs_version: process.version }, 1);
     // Label values known in advance start at 0, so the first increment is visible to rate().
-    for (const result of ['success', 'partial', 'failure', 'skipped']) this.cycles.inc({ result }, 0);
     for (const code of SCRAPE_CODES) this.scrapes.inc({ code }, 0);
     if (!this.accountLabel) this.zeroAccount('');
     this.clock = opts.now ?? (() => performance.now());
@@ -132,28 +125,43 @@ export class SelfMetrics implements PollObserver {
 
   private zeroAccount(account: string): void {
     const l = this.labels(account);
+    for (const result of CYCLE_RESULTS) this.cycles.inc({ ...l, result }, 0);
     for (const reason of TARGET_INFO_PROBLEMS) this.targetInfoErrors.inc({ ...l, reason }, 0);
-    for (const action of Object.values(ACTIONS)) this.apiRequests.inc({ ...l, action, code: 'OK' }, 0);
+    this.apiRequests.inc({ ...l, action: ACTIONS.describeScanTaskProgress, code: 'OK' }, 0);
   }
 
   account(name: string): AccountObserver {
     let o = this.accountObservers.get(name);
     if (o) return o;
     const l = this.labels(name);
-    o = {
+    // An account removed by a reload may still finish a call: what it reports then is dropped.
+    const live = () => this.accountObservers.get(name) === o;
+    const observer: AccountObserver = {
       apiCall: (action, code, seconds) => {
+        if (!live()) return;
         this.apiRequests.inc({ ...l, action, code: this.labelLimits.code.apply(code) });
         this.apiDuration.observe({ ...l, action }, seconds);
       },
-      targetInfoError: (reason) => this.targetInfoErrors.inc({ ...l, reason }),
-      rateLimitChanged: (qps) => this.rateLimit.set(l, qps),
+      targetInfoError: (reason) => {
+        if (live()) this.targetInfoErrors.inc({ ...l, reason });
+      },
+      rateLimitChanged: (qps) => {
+        if (live()) this.rateLimit.set(l, qps);
+      },
       cycleFinished: (stats) => {
         // Polls of tasks a reload added are counted in the API families only.
-        if (stats.kind !== 'schedule') return;
+        if (stats.kind !== 'schedule' || !live()) return;
+        this.cycles.inc({ ...l, result: stats.result });
+        this.cycleDuration.set(l, stats.durationMs / 1000);
+        this.lastCycle.set(l, (stats.startedAt + stats.durationMs) / 1000);
         this.cycleCalls.set(l, stats.apiCalls);
         this.cycleTasks.set(l, stats.tasksPolled);
       },
+      tickSkipped: () => {
+        if (live()) this.cycles.inc({ ...l, result: 'skipped' });
+      },
     };
+    o = observer;
     this.accountObservers.set(name, o);
     if (this.accountLabel) this.zeroAccount(name);
     return o;
@@ -164,6 +172,11 @@ export class SelfMetrics implements PollObserver {
     const now = new Set(accounts.map((a) => a.name));
     const gone = this.known.filter((a) => !now.has(a.name));
     this.known = accounts;
+    for (const a of accounts) {
+      if (!a.latestScan?.enabled) continue;
+      const l = this.labels(a.name);
+      for (const action of [ACTIONS.getVirusScanLatestTaskStatistic, ACTIONS.listVirusScanTask]) this.apiRequests.inc({ ...l, action, code: 'OK' }, 0);
+    }
     if (!this.accountLabel) return;
     this.accountInfo?.reset();
     for (const a of accounts) this.accountInfo?.set({ account: a.name, endpoint: a.endpoint ?? '', region: a.region ?? '' }, 1);
@@ -175,7 +188,7 @@ export class SelfMetrics implements PollObserver {
 
   /** Drops every series labelled `account="name"` from the account families. */
   private async forget(name: string): Promise<void> {
-    const families = [this.apiRequests, this.apiDuration, this.rateLimit, this.targetInfoErrors, this.cycleCalls, this.cycleTasks] as const;
+    const families = [this.apiRequests, this.apiDuration, this.rateLimit, this.targetInfoErrors, this.cycles, this.cycleDuration, this.lastCycle, this.cycleCalls, this.cycleTasks] as const;
     for (const f of families) {
       const seen = new Set<string>();
       for (const v of (await f.get()).values) {
@@ -187,17 +200,6 @@ export class SelfMetrics implements PollObserver {
         (f as unknown as { remove(l: Record<string, string | number>): void }).remove(labels);
       }
     }
-  }
-
-  cycleFinished(stats: CycleStats): void {
-    if (stats.kind !== 'schedule') return;
-    this.cycles.inc({ result: stats.result });
-    this.cycleDuration.set(stats.durationMs / 1000);
-    this.lastCycle.set((stats.startedAt + stats.durationMs) / 1000);
-  }
-
-  tickSkipped(): void {
-    this.cycles.inc({ result: 'skipped' });
   }
 
   /** Task counts of the snapshot now served (so a scrape never shows one configuration's count beside another's series). */

@@ -1,23 +1,18 @@
 /**
  * Every per-task metric family, declared once (kube-state-metrics style).
  * A family turns one task's state into samples; the renderer does the rest.
- * `tid` is the task's `task_id="..."` label pair, escaped once per task.
+ * `tid` is the task's identifying label pairs (`[account="...",]task_id="..."`), escaped once per task.
  * Values that come from the API (codes, target types, IDs and names) pass
  * through `labels`, which bounds them (see labels.ts).
  */
 import { TARGET_TYPES, TASK_STATUSES } from '../model/vocabulary.js';
 import type { TaskState } from '../model/snapshot.js';
 import { escapeLabelValue as esc } from './exposition.js';
-import type { LabelLimits } from './labels.js';
+import type { Family } from './family.js';
 
-export type Emit = (labels: string, value: number) => void;
+export type { Emit } from './family.js';
 
-export interface TaskFamily {
-  readonly name: string;
-  readonly help: string;
-  readonly type: 'gauge';
-  samples(task: TaskState, tid: string, emit: Emit, labels: LabelLimits): void;
-}
+export type TaskFamily = Family<TaskState>;
 
 const seconds = (ms: number) => ms / 1000;
 

@@ -76,3 +76,15 @@ export const KNOWN_API_CODES = [
 /** Why a TargetInfo was not used (the status still counts): the `reason` of aliyun_sas_target_info_errors_total. */
 export const TARGET_INFO_PROBLEMS = ['missing', 'empty', 'malformed'] as const;
 export type TargetInfoProblem = (typeof TARGET_INFO_PROBLEMS)[number];
+
+/** The latest virus scan (GetVirusScanLatestTaskStatistic `Status`): 0 pending, 10 running, 100 complete, anything else unknown. */
+export const ROOT_SCAN_STATUSES = ['pending', 'running', 'complete', 'unknown'] as const;
+export type RootScanStatus = (typeof ROOT_SCAN_STATUSES)[number];
+
+/** One machine of a scan (ListVirusScanTask `Status`): 1 running, 2 complete, 3 failed, 4 timed out, anything else unknown. */
+export const MACHINE_SCAN_STATUSES = ['running', 'complete', 'failed', 'timeout', 'unknown'] as const;
+export type MachineScanStatus = (typeof MACHINE_SCAN_STATUSES)[number];
+
+/** The highest risk level of a scan's alerts: `none` when there is none, `unknown` for a value the API does not document. */
+export const SCAN_RISK_LEVELS = ['high', 'medium', 'low', 'none', 'unknown'] as const;
+export type ScanRiskLevel = (typeof SCAN_RISK_LEVELS)[number];

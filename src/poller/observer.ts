@@ -22,23 +22,29 @@ export interface CycleStats {
   readonly retriesDropped: number;
 }
 
-/** What one account's polling reports: its calls, its rate, its share of a cycle. */
+/** What the observer is told of each account. */
+export interface AccountIdentity {
+  readonly name: string;
+  readonly endpoint?: string;
+  readonly region?: string | undefined;
+  readonly latestScan?: { readonly enabled: boolean };
+}
+
+/** What one account's polling reports: its calls, its rate, its cycles. */
 export interface AccountObserver {
   apiCall(action: string, code: string, durationSeconds: number): void;
   targetInfoError(reason: string): void;
   rateLimitChanged(qps: number): void;
-  /** The account's part of a cycle. */
   cycleFinished(stats: CycleStats): void;
+  /** A tick came while the account's previous cycle still ran: no cycle for it at this tick. */
+  tickSkipped(): void;
 }
 
 export interface PollObserver {
   /** The observer of one account's polling ('' in the single-account form). */
   account(name: string): AccountObserver;
-  /** Accounts polled from now on, in configuration order (after a reload too). */
-  accountsChanged(accounts: readonly { readonly name: string; readonly endpoint?: string; readonly region?: string | undefined }[]): void;
-  /** The cycle as a whole, over every account. */
-  cycleFinished(stats: CycleStats): void;
-  tickSkipped(): void;
+  /** Accounts polled from now on, in configuration order (after a reload too); the others' series go. */
+  accountsChanged(accounts: readonly AccountIdentity[]): void;
 }
 
 export const nullAccountObserver: AccountObserver = {
@@ -46,27 +52,10 @@ export const nullAccountObserver: AccountObserver = {
   targetInfoError() {},
   rateLimitChanged() {},
   cycleFinished() {},
+  tickSkipped() {},
 };
 
 export const nullObserver: PollObserver = {
   account: () => nullAccountObserver,
   accountsChanged() {},
-  cycleFinished() {},
-  tickSkipped() {},
 };
-
-/** The stats of one cycle over several accounts' stats. */
-export function combineStats(kind: CycleStats['kind'], startedAt: number, endedAt: number, parts: readonly CycleStats[]): CycleStats {
-  let tasksPolled = 0;
-  let tasksFailed = 0;
-  let apiCalls = 0;
-  let retriesDropped = 0;
-  for (const p of parts) {
-    tasksPolled += p.tasksPolled;
-    tasksFailed += p.tasksFailed;
-    apiCalls += p.apiCalls;
-    retriesDropped += p.retriesDropped;
-  }
-  const result: CycleResult = tasksPolled === 0 || tasksFailed === 0 ? 'success' : tasksFailed === tasksPolled ? 'failure' : 'partial';
-  return { kind, result, startedAt, durationMs: endedAt - startedAt, tasksPolled, tasksFailed, apiCalls, retriesDropped };
-}

@@ -1,17 +1,17 @@
 /**
- * Runs the cycles: one per tick of the schedule (the first at once), never
- * two at a time, each covering every account at once (each account with its
- * own client, rate limit and concurrency, all bound by the same deadline:
- * the next tick). Publishes an immutable snapshot at the end of each cycle
- * and on every reload.
+ * The schedule over every account: each tick (the first at once) starts a
+ * cycle in every account, each with its own client, rate limit and
+ * concurrency, all bound by the same deadline (the next tick). An account
+ * whose cycle still runs at a tick skips that tick alone: a throttled or
+ * hanging account never holds back another. Publishes an immutable snapshot
+ * whenever an account's cycle ends, and on every reload.
  */
-import { setMaxListeners } from 'node:events';
 import type { AccountConfig, ExporterConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { Snapshot } from '../model/snapshot.js';
 import type { ScanTaskProgressSource } from '../sas/types.js';
 import { AccountPoller, type AccountSettings } from './account.js';
-import { combineStats, nullObserver, type CycleStats, type PollObserver } from './observer.js';
+import { nullObserver, type CycleStats, type PollObserver } from './observer.js';
 import { abortableSleep } from './rateLimiter.js';
 import { cronTicker, type Ticker, type TickerFactory } from './scheduler.js';
 
@@ -58,12 +58,10 @@ export class Poller {
   private accounts = new Map<string, AccountPoller>();
   private snap: Snapshot = { generation: 0, createdAt: 0, multiAccount: false, accounts: [] };
   private readonly listeners: ((s: Snapshot) => void)[] = [];
-  private running: Promise<void> | undefined;
-  /** Tasks added by a reload, per account: polled at once, or right after the running cycle. */
-  private pending = new Map<string, Set<string>>();
-  private readonly abort = new AbortController();
-  private cyclesDone = 0;
+  private started = false;
   private stopped = false;
+  /** Set once every account present at the start finished its first cycle; stays set. */
+  private wasReady = false;
 
   constructor(deps: PollerDeps) {
     this.logger = deps.logger;
@@ -73,18 +71,18 @@ export class Poller {
     this.random = deps.random ?? Math.random;
     this.sleep = deps.sleep ?? abortableSleep;
     this.defaultSource = deps.source;
-    // Every waiting worker listens on this signal (rate limiter, retry back-off):
-    // with concurrency above 10 Node would warn of a listener leak that is none.
-    setMaxListeners(0, this.abort.signal);
   }
 
-  /** True once the first cycle has finished. */
+  /** True once every account has finished its first cycle (and from then on). */
   get ready(): boolean {
-    return this.cyclesDone > 0;
+    if (!this.wasReady && this.started && [...this.accounts.values()].every((a) => a.ready)) this.wasReady = true;
+    return this.wasReady;
   }
 
+  /** True while any account's cycle runs. */
   get busy(): boolean {
-    return this.running !== undefined;
+    for (const a of this.accounts.values()) if (a.busy) return true;
+    return false;
   }
 
   current(): Snapshot {
@@ -97,9 +95,9 @@ export class Poller {
 
   /**
    * Applies a (new) configuration atomically: accounts and tasks added are
-   * polled at once (after the running cycle, if any), removed ones vanish
-   * from the next snapshot, unchanged ones keep their state. `sourceOf`
-   * gives each account's client (the same object when nothing changed).
+   * polled at once (after the account's running cycle, if any), removed ones
+   * vanish from the next snapshot, unchanged ones keep their state.
+   * `sourceOf` gives each account's client (the same object when nothing changed).
    */
   configure(settings: PollerSettings, sourceOf?: (account: PollerAccount) => ScanTaskProgressSource): ConfigureResult {
     const previous = this.settings;
@@ -121,41 +119,43 @@ export class Poller {
     const removed: string[] = [];
     const accountsAdded: string[] = [];
     const next = new Map<string, AccountPoller>();
+    const toPoll: [AccountPoller, readonly string[]][] = [];
     for (const a of settings.accounts) {
       let p = this.accounts.get(a.name);
       if (!p) {
-        const logger = settings.multiAccount ? this.logger.child({ account: a.name }) : this.logger;
-        p = new AccountPoller(a, sources.get(a.name)!, { logger, observer: this.observer.account(a.name), now: this.now, random: this.random, sleep: this.sleep });
+        p = this.newAccount(a, sources.get(a.name)!, settings.multiAccount);
         accountsAdded.push(a.name);
         for (const t of a.tasks) added.push(label(a.name, t.id));
-        this.queue(a.name, a.tasks.map((t) => t.id));
+        toPoll.push([p, a.tasks.map((t) => t.id)]);
       } else {
         const r = p.configure(a, sources.get(a.name)!);
         for (const id of r.added) added.push(label(a.name, id));
         for (const id of r.removed) removed.push(label(a.name, id));
-        this.queue(a.name, r.added);
+        toPoll.push([p, r.added]);
       }
       next.set(a.name, p);
     }
     const accountsRemoved = [...this.accounts.keys()].filter((n) => !next.has(n));
     for (const name of accountsRemoved) {
-      for (const t of this.accounts.get(name)!.snapshot().tasks) removed.push(label(name, t.id));
-      this.pending.delete(name);
+      const gone = this.accounts.get(name)!;
+      for (const t of gone.snapshot().tasks) removed.push(label(name, t.id));
+      void gone.close(0);
     }
     this.accounts = next;
     this.observer.accountsChanged(settings.accounts);
     this.publish();
-    if (this.ticker && !this.running && this.pending.size > 0) void this.startCycle('added');
+    // Before start() the first cycle covers everything anyway.
+    if (this.started && !this.stopped) for (const [p, ids] of toPoll) if (ids.length > 0) p.pollSoon(ids);
     return { added, removed, accountsAdded, accountsRemoved };
   }
 
   /** Runs the first cycle now and then one per tick. */
   start(): void {
     if (!this.settings) throw new Error('configure() must come before start()');
-    if (this.ticker || this.stopped) return;
+    if (this.started || this.stopped) return;
+    this.started = true;
     this.ticker = this.tickerFactory(this.settings.schedule, () => this.onTick());
-    this.pending.clear(); // the first cycle covers them
-    void this.startCycle('schedule');
+    this.onTick();
   }
 
   /** Stops ticking and abandons waits; gives in-flight calls up to `graceMs` to end. */
@@ -163,77 +163,31 @@ export class Poller {
     this.stopped = true;
     this.ticker?.stop();
     this.ticker = undefined;
-    this.abort.abort();
-    if (this.running) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.running, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
-      clearTimeout(timer);
-    }
+    await Promise.all([...this.accounts.values()].map((a) => a.close(graceMs)));
   }
 
-  /** Runs one full cycle now, for tests and tools; waits for a running one first. */
+  /** Runs one scheduled cycle in every account now, for tests and tools; waits for running ones first. */
   async runOnce(): Promise<CycleStats | undefined> {
-    while (this.running) await this.running;
-    this.pending.clear();
-    return this.startCycle('schedule');
+    this.started = true;
+    const startedAt = this.now();
+    const parts = await Promise.all([...this.accounts.values()].map((a) => a.runOnce()));
+    return combineStats('schedule', startedAt, this.now(), parts.filter((p): p is CycleStats => p !== undefined));
   }
 
-  private queue(account: string, ids: readonly string[]): void {
-    if (ids.length === 0) return;
-    let set = this.pending.get(account);
-    if (!set) this.pending.set(account, (set = new Set()));
-    for (const id of ids) set.add(id);
+  private newAccount(a: PollerAccount, source: ScanTaskProgressSource, multiAccount: boolean): AccountPoller {
+    return new AccountPoller(a, source, {
+      logger: multiAccount ? this.logger.child({ account: a.name }) : this.logger,
+      observer: this.observer.account(a.name),
+      now: this.now,
+      random: this.random,
+      sleep: this.sleep,
+      deadline: () => (this.ticker ? this.ticker.nextTickAt() : this.now() + 3_600_000),
+      cycleEnded: () => this.publish(),
+    });
   }
 
   private onTick(): void {
-    if (this.running) {
-      this.observer.tickSkipped();
-      this.logger.warn('poll cycle still running at the next tick; tick skipped', { schedule: this.settings?.schedule });
-      return;
-    }
-    void this.startCycle('schedule');
-  }
-
-  private startCycle(kind: CycleStats['kind']): Promise<CycleStats | undefined> {
-    const p = this.cycle(kind);
-    const done = p.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.running = done;
-    void done.then(() => {
-      if (this.running === done) this.running = undefined;
-      if (this.pending.size > 0 && !this.stopped && this.ticker) void this.startCycle('added');
-    });
-    return p.catch((err: unknown) => {
-      // A bug, not an API failure: report it and keep the exporter serving.
-      this.logger.error('poll cycle crashed', { err: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-      return undefined;
-    });
-  }
-
-  private async cycle(kind: CycleStats['kind']): Promise<CycleStats> {
-    const startedAt = this.now();
-    const work: { account: AccountPoller; ids: string[] }[] = [];
-    if (kind === 'schedule') {
-      this.pending.clear();
-      for (const a of this.accounts.values()) work.push({ account: a, ids: a.due(startedAt) });
-    } else {
-      for (const [name, ids] of this.pending) {
-        const a = this.accounts.get(name);
-        if (a) work.push({ account: a, ids: [...ids] });
-      }
-      this.pending.clear();
-    }
-    const deadline = this.ticker ? this.ticker.nextTickAt() : startedAt + 3_600_000;
-    // Every account at once: one account's failures or throttling never wait on another's.
-    const parts = await Promise.all(work.map((w) => w.account.poll(kind, w.ids, deadline, this.abort.signal)));
-    const stats = combineStats(kind, startedAt, this.now(), parts);
-    if (kind === 'schedule') this.cyclesDone++;
-    this.observer.cycleFinished(stats);
-    this.logger.debug('poll cycle finished', { kind, result: stats.result, tasks: stats.tasksPolled, failed: stats.tasksFailed, api_calls: stats.apiCalls, duration_ms: Math.round(stats.durationMs) });
-    this.publish();
-    return stats;
+    for (const a of this.accounts.values()) a.tick();
   }
 
   private publish(): void {
@@ -241,4 +195,20 @@ export class Poller {
     this.snap = Object.freeze({ generation: this.snap.generation + 1, createdAt: this.now(), multiAccount: this.settings?.multiAccount ?? false, accounts: Object.freeze(accounts) });
     for (const l of this.listeners) l(this.snap);
   }
+}
+
+/** The stats of one cycle over several accounts' stats (what runOnce reports). */
+export function combineStats(kind: CycleStats['kind'], startedAt: number, endedAt: number, parts: readonly CycleStats[]): CycleStats {
+  let tasksPolled = 0;
+  let tasksFailed = 0;
+  let apiCalls = 0;
+  let retriesDropped = 0;
+  for (const p of parts) {
+    tasksPolled += p.tasksPolled;
+    tasksFailed += p.tasksFailed;
+    apiCalls += p.apiCalls;
+    retriesDropped += p.retriesDropped;
+  }
+  const result = tasksPolled === 0 || tasksFailed === 0 ? 'success' : tasksFailed === tasksPolled ? 'failure' : 'partial';
+  return { kind, result, startedAt, durationMs: endedAt - startedAt, tasksPolled, tasksFailed, apiCalls, retriesDropped };
 }

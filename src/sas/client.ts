@@ -11,7 +11,9 @@ import { classifySdkError } from './errors.js';
 import { parseProgressBody } from './normalize.js';
 import { boundedCall, MAX_RESPONSE_BYTES } from './transport.js';
 import { ACTIONS, API_VERSION } from '../model/vocabulary.js';
-import type { SasError, SasResult, ScanTaskProgressSource } from './types.js';
+import type { CallResult, ListVirusScanTaskRequest, SasResult, ScanTaskProgressSource, VirusScanSource } from './types.js';
+
+export type { CallResult, ListVirusScanTaskRequest };
 import {
   parseLatestStatisticBody,
   parseScanTaskListBody,
@@ -69,32 +71,6 @@ export function paramsFor(action: string): InstanceType<typeof Params> {
   return action === ACTIONS.describeScanTaskProgress ? PARAMS : new Params({ ...PARAMS.toMap(), action });
 }
 
-/** A typed result of one call, or how it failed. */
-export type CallResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: SasError };
-
-/** ListVirusScanTask's parameters, all optional (sas-api.md "Scan results"). */
-export interface ListVirusScanTaskRequest {
-  /** 1-based; the service's default is 1. */
-  readonly currentPage?: number;
-  /** The service's default is 20; the documented maximum 100 (MAX_PAGE_SIZE). */
-  readonly pageSize?: number;
-  /** The TaskId from GetVirusScanLatestTaskStatistic. */
-  readonly rootTaskId?: string;
-  readonly rootTask?: boolean;
-  /** A subtask's TaskId. */
-  readonly taskId?: string;
-  /** 1 running, 2 complete, 3 failed, 4 timed out. */
-  readonly status?: number;
-  readonly statusList?: readonly number[];
-  readonly scanType?: 'system' | 'user';
-  readonly startTimeMs?: number;
-  readonly endTimeMs?: number;
-  readonly machineName?: string;
-  readonly internetIp?: string;
-  readonly intranetIp?: string;
-  readonly lang?: 'zh' | 'en';
-}
-
 /** The query as the SDK sends it: StatusList flattens to StatusList.1, StatusList.2, ... */
 export function listVirusScanTaskQuery(r: ListVirusScanTaskRequest): Record<string, unknown> {
   const q: Record<string, unknown> = {
@@ -117,7 +93,7 @@ export function listVirusScanTaskQuery(r: ListVirusScanTaskRequest): Record<stri
   return q;
 }
 
-export class SasClient implements ScanTaskProgressSource {
+export class SasClient implements ScanTaskProgressSource, VirusScanSource {
   private readonly client: InstanceType<typeof OpenApiClient>;
   private readonly timeoutMs: number;
   private readonly sdkTimeoutMs: number;

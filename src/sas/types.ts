@@ -5,6 +5,7 @@
  */
 import type { ScanTarget } from '../model/snapshot.js';
 import type { ErrorClass, TaskStatus } from '../model/vocabulary.js';
+import type { LatestScanStatistic, ScanTaskPage } from './virusScan.js';
 
 /** A successful DescribeScanTaskProgress answer, normalised. */
 export interface ScanTaskProgress {
@@ -42,4 +43,36 @@ export type SasResult =
 /** One call of DescribeScanTaskProgress: the only thing the poller needs from the API. */
 export interface ScanTaskProgressSource {
   describeScanTaskProgress(taskId: string): Promise<SasResult>;
+}
+
+/** A typed result of one call, or how it failed. */
+export type CallResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: SasError };
+
+/** The two scan-results calls, for accounts with latest_scan enabled. */
+export interface VirusScanSource {
+  getVirusScanLatestTaskStatistic(): Promise<CallResult<LatestScanStatistic>>;
+  listVirusScanTask(request: ListVirusScanTaskRequest): Promise<CallResult<ScanTaskPage>>;
+}
+
+/** ListVirusScanTask's parameters, all optional (sas-api.md "Scan results"). */
+export interface ListVirusScanTaskRequest {
+  /** 1-based; the service's default is 1. */
+  readonly currentPage?: number;
+  /** The service's default is 20; the documented maximum 100. */
+  readonly pageSize?: number;
+  /** The TaskId from GetVirusScanLatestTaskStatistic. */
+  readonly rootTaskId?: string;
+  readonly rootTask?: boolean;
+  /** A subtask's TaskId. */
+  readonly taskId?: string;
+  /** 1 running, 2 complete, 3 failed, 4 timed out. */
+  readonly status?: number;
+  readonly statusList?: readonly number[];
+  readonly scanType?: 'system' | 'user';
+  readonly startTimeMs?: number;
+  readonly endTimeMs?: number;
+  readonly machineName?: string;
+  readonly internetIp?: string;
+  readonly intranetIp?: string;
+  readonly lang?: 'zh' | 'en';
 }

@@ -19,18 +19,13 @@
  * that is not an array makes the whole answer unusable. Nothing here throws.
  */
 
+import type { LatestScan } from '../model/snapshot.js';
+import type { MachineScanStatus, RootScanStatus, ScanRiskLevel } from '../model/vocabulary.js';
+
+export type { LatestScan };
+
 /** The largest PageSize the API reference documents. */
 export const MAX_PAGE_SIZE = 100;
-
-export const ROOT_SCAN_STATUSES = ['pending', 'running', 'complete', 'unknown'] as const;
-export type RootScanStatus = (typeof ROOT_SCAN_STATUSES)[number];
-
-export const MACHINE_SCAN_STATUSES = ['running', 'complete', 'failed', 'timeout', 'unknown'] as const;
-export type MachineScanStatus = (typeof MACHINE_SCAN_STATUSES)[number];
-
-/** `none`: no alert (RiskLevel absent); `unknown`: a value the API does not document. */
-export const SCAN_RISK_LEVELS = ['high', 'medium', 'low', 'none', 'unknown'] as const;
-export type ScanRiskLevel = (typeof SCAN_RISK_LEVELS)[number];
 
 const ROOT_BY_CODE: Readonly<Record<number, RootScanStatus>> = { 0: 'pending', 10: 'running', 100: 'complete' };
 const MACHINE_BY_CODE: Readonly<Record<number, MachineScanStatus>> = { 1: 'running', 2: 'complete', 3: 'failed', 4: 'timeout' };
@@ -47,32 +42,6 @@ export interface FieldProblem {
   /** Where, e.g. `Data.Progress`, `List[3].StartTime`, `PageInfo.TotalCount`. */
   readonly field: string;
   readonly problem: string;
-}
-
-/** The latest virus scan of the account, as GetVirusScanLatestTaskStatistic describes it. */
-export interface LatestScan {
-  /** 32 hex digits: the RootTaskId for ListVirusScanTask. */
-  readonly taskId?: string;
-  readonly status: RootScanStatus;
-  readonly rawStatus?: number;
-  /** 0..100 */
-  readonly progressPercent?: number;
-  readonly scanTimeMs?: number;
-  /** `system` (automatic) or `user` (custom), as sent. */
-  readonly scanType?: string;
-  readonly scanPaths: readonly string[];
-  readonly machines: {
-    readonly scanned?: number;
-    readonly complete?: number;
-    /** Not complete, or failed. */
-    readonly uncomplete?: number;
-    readonly safe?: number;
-    readonly suspicious?: number;
-  };
-  /** Alerts detected. */
-  readonly suspiciousCount?: number;
-  readonly riskLevel: ScanRiskLevel;
-  readonly machineName?: string;
 }
 
 export interface LatestScanStatistic {

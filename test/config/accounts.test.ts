@@ -108,3 +108,19 @@ describe('accounts', () => {
     expect(parseConfig(base, FILE, { schedule: '*/5 * * * * *' }).schedule).toBe('*/5 * * * * *');
   });
 });
+
+describe('config/exporter.example.yaml', () => {
+  it('its commented accounts block, uncommented, is a valid multi-account configuration', async () => {
+    const { readFileSync } = await import('node:fs');
+    const text = readFileSync(new URL('../../config/exporter.example.yaml', import.meta.url), 'utf8');
+    const block = text.slice(text.indexOf('# accounts:'));
+    const yaml = block
+      .split('\n')
+      .map((l) => l.replace(/^# ?/, ''))
+      .join('\n');
+    const c = parseConfig(yaml, 'example-accounts.yaml');
+    expect(c.accounts.map((a) => a.name)).toEqual(['prod', 'staging', 'subsidiary']);
+    expect(c.accounts[2]!.latestScan.enabled).toBe(true);
+    expect(c.accounts[2]!.credentials?.role?.durationSeconds).toBe(3600);
+  });
+});

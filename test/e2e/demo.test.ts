@@ -39,7 +39,7 @@ async function checkout(): Promise<string> {
 }
 
 interface DemoConfig {
-  tasks: { id: number | string; name: string }[];
+  accounts: { name: string; tasks: ({ id: number | string; name: string } | number)[] }[];
 }
 
 /** Every process below `ancestor` (Linux /proc): npm runs `sh -c "npm run build && node dist/src/main.js ..."`. */
@@ -91,7 +91,9 @@ describe('demo: `npm start` with the shipped default configuration', () => {
 
   test('builds, starts on the embedded simulator, serves the 12 demo tasks, says DEMO MODE and where to look, stops with exit 0', { timeout: 120_000 }, async () => {
     const root = IN_PLACE ? ROOT : (copy = await checkout());
-    const config = parse(readFileSync(path.join(root, 'config/exporter.yaml'), 'utf8')) as DemoConfig;
+    const demo = parse(readFileSync(path.join(root, 'config/exporter.yaml'), 'utf8')) as DemoConfig;
+    expect(demo.accounts.map((a) => a.name)).toEqual(['prod', 'audit']);
+    const config = { tasks: demo.accounts[0]!.tasks as { id: number | string; name: string }[] };
     expect(config.tasks).toHaveLength(12);
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
@@ -113,13 +115,15 @@ describe('demo: `npm start` with the shipped default configuration', () => {
       await sleep(200);
     }
 
-    // The 12 tasks of config/exporter.yaml, with their names.
+    // The 12 tasks of the prod account of config/exporter.yaml, with their names.
     const expectedInfo = config.tasks.map((t) => `${String(t.id)}|${t.name}`).sort();
+    let all: Sample[] = [];
     let samples: Sample[] = [];
     const withStatus = (s: Sample[]) => config.tasks.filter((t) => statusOf(s, String(t.id)) !== undefined).length;
     for (const until = Date.now() + 20_000; Date.now() < until; await sleep(200)) {
-      samples = parseExposition(await (await fetch(`${base}/metrics`)).text());
-      if (withStatus(samples) >= 11) break;
+      all = parseExposition(await (await fetch(`${base}/metrics`)).text());
+      samples = all.filter((s) => s.labels.account === undefined || s.labels.account === 'prod');
+      if (withStatus(samples) >= 11 && select(all, 'aliyun_sas_virus_scan_machine_info').length === 40) break;
     }
     expect(select(samples, 'aliyun_sas_scan_task_info').map((s) => `${s.labels.task_id}|${s.labels.task_name}`).sort()).toEqual(expectedInfo);
     // Statuses appear: every task but the one the demo denies (NoPermission) has one; the demo starts in init.
@@ -128,6 +132,13 @@ describe('demo: `npm start` with the shipped default configuration', () => {
     expect(value(samples, 'aliyun_sas_scan_task_poll_error_info', { task_id: '282843', class: 'api', code: 'NoPermission' })).toBe(1);
     expect(select(samples, 'aliyun_sas_scan_task_info', { task_id: '9007199254740993' })).toHaveLength(1);
     expect(select(samples, 'aliyun_sas_scan_task_target_info').length).toBeGreaterThan(20);
+    // The second account: denied everything, its series say so.
+    expect(select(all, 'aliyun_sas_scan_task_poll_error_info', { account: 'audit', code: 'NoPermission' })).toHaveLength(2);
+    expect(value(all, 'aliyun_sas_virus_scan_latest_poll_success', { account: 'audit' })).toBe(0);
+    // The latest virus scan of prod and its 40 machines.
+    expect(value(all, 'aliyun_sas_virus_scan_latest_poll_success', { account: 'prod' })).toBe(1);
+    expect(select(all, 'aliyun_sas_virus_scan_machine_info', { account: 'prod' })).toHaveLength(40);
+    expect(select(all, 'aliyun_sas_account_info').map((s) => s.labels.account)).toEqual(['prod', 'audit']);
 
     // The log says loudly that this is the simulator, and where to look.
     // No --config.file: the package's own demo, by its absolute path.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cutLabelValue, LabelLimits, LabelValueBound, MAX_LABEL_VALUE_CHARS, MAX_OTHER_CODES, OTHER } from '../../src/metrics/labels.js';
+import { cutLabelValue, LabelLimits, LabelValueBound, LIMIT_SERIES, MAX_LABEL_VALUE_CHARS, MAX_OTHER_CODES, OTHER } from '../../src/metrics/labels.js';
 import { renderTaskFamiliesSync } from '../../src/metrics/render.js';
 import { SelfMetrics } from '../../src/metrics/self.js';
 import type { TaskState } from '../../src/model/snapshot.js';
@@ -61,13 +61,10 @@ describe('API call codes in aliyun_sas_api_requests_total', () => {
     expect(text).toMatch(/aliyun_sas_exporter_label_values_limited_total\{label="code",reason="truncated"\} [1-9]/);
   });
 
-  it('the limited counter is initialised to 0 for every label and reason', async () => {
+  it('the limited counter is initialised to 0 for every label and the reasons that can happen to it', async () => {
     const text = await new SelfMetrics({ version: 'x', revision: 'y', processMetrics: false }).render();
-    for (const label of ['code', 'target_type', 'target', 'target_name']) {
-      for (const reason of ['other', 'truncated', 'dropped']) {
-        expect(text).toContain(`aliyun_sas_exporter_label_values_limited_total{label="${label}",reason="${reason}"} 0`);
-      }
-    }
+    for (const [label, reason] of LIMIT_SERIES) expect(text).toContain(`aliyun_sas_exporter_label_values_limited_total{label="${label}",reason="${reason}"} 0`);
+    expect(text.split('\n').filter((l) => l.startsWith('aliyun_sas_exporter_label_values_limited_total{'))).toHaveLength(LIMIT_SERIES.length);
   });
 });
 
@@ -112,3 +109,43 @@ describe('task families with hostile target lists', () => {
     expect(c.calls).toEqual(['target:dropped:15']);
   });
 });
+
+describe('latest-scan families with hostile values', () => {
+  it('cuts machine names, UUIDs, IPs and task IDs; folds scan types past the bound; the error code takes the counter\'s form', () => {
+    const c = counted();
+    const labels = new LabelLimits(c.on);
+    const long = (ch: string) => ch.repeat(10_000);
+    const machines = Array.from({ length: 5 }, (_, i) => ({
+      uuid: `${i}-${long('u')}`,
+      rootTaskId: long('r'),
+      instanceName: long('i'),
+      internetIp: long('1'),
+      intranetIp: '10.0.0.1',
+      status: 'complete' as const,
+    }));
+    const snapshot = {
+      generation: 1,
+      createdAt: 0,
+      multiAccount: true,
+      accounts: Array.from({ length: 12 }, (_, a) => ({
+        name: `acct${a}`,
+        tasks: [],
+        latestScan: {
+          lastPollOk: false,
+          lastError: { class: 'api' as const, code: long('E') },
+          scan: { taskId: long('t'), status: 'complete' as const, scanType: `weird-${a}`, scanPaths: [], machines: {}, riskLevel: 'none' as const },
+          machines: { taskId: 'r', rows: a === 0 ? machines : [], dropped: 0, listedAt: 0 },
+        },
+      })),
+    };
+    const text = renderTaskFamiliesSync(snapshot as never, { labels }).toString();
+    for (const line of text.split('\n')) expect(line.length).toBeLessThan(6 * MAX_LABEL_VALUE_CHARS + 200);
+    const types = new Set([...text.matchAll(/scan_type="([^"]*)"/g)].map((m) => m[1]));
+    expect(types.size).toBe(8 + 1); // 8 kept, then other
+    expect(types.has('other')).toBe(true);
+    for (const label of ['uuid', 'instance_name', 'ip', 'scan_task_id']) expect(c.calls.some((x) => x.startsWith(`${label}:truncated`)), label).toBe(true);
+    expect(c.calls.filter((x) => x === 'scan_type:other:1')).toHaveLength(4);
+    expect(text).toContain(`code="${'E'.repeat(MAX_LABEL_VALUE_CHARS)}"`);
+  });
+});
+

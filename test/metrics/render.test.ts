@@ -5,7 +5,7 @@ import { negotiate, textToOpenMetrics } from '../../src/metrics/exposition.js';
 import { renderTaskFamilies, renderTaskFamiliesSync } from '../../src/metrics/render.js';
 import { SelfMetrics } from '../../src/metrics/self.js';
 import type { Snapshot, TaskState } from '../../src/model/snapshot.js';
-import { snapshotOf } from '../fixtures/snapshots.js';
+import { accountsSnapshot, snapshotOf } from '../fixtures/snapshots.js';
 
 const tasks: TaskState[] = [
   {
@@ -128,5 +128,19 @@ describe('ExpositionCache', () => {
     await a;
     expect(rendered).toEqual([10, 12]);
     expect(c.generation).toBe(12);
+  });
+});
+
+describe('the multi-account form', () => {
+  it('puts account before task_id on every task series: the same task ID in two accounts is two tasks', () => {
+    const t: TaskState = { id: '5', name: 'n', status: 'failed', rawStatus: 'Failed', targets: [], lastPollOk: true };
+    const text = renderTaskFamiliesSync(accountsSnapshot({ prod: [t], staging: [{ ...t, status: 'success' }] })).toString();
+    expect(text).toContain('aliyun_sas_scan_task_info{account="prod",task_id="5",task_name="n"} 1');
+    expect(text).toContain('aliyun_sas_scan_task_info{account="staging",task_id="5",task_name="n"} 1');
+    expect(text).toContain('aliyun_sas_scan_task_status{account="prod",task_id="5",status="failed"} 1');
+    expect(text).toContain('aliyun_sas_scan_task_status{account="staging",task_id="5",status="success"} 1');
+    // Families stay contiguous: one HELP per family.
+    expect(text.match(/# HELP aliyun_sas_scan_task_info /g)).toHaveLength(1);
+    for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) expect(line).toMatch(/^\w+\{account="(prod|staging)",task_id="5"/);
   });
 });

@@ -35,14 +35,68 @@ describe('SelfMetrics', () => {
   it('the poll of tasks a reload added is not a cycle: the last cycle figures stay', async () => {
     const self = new SelfMetrics({ version: '1', revision: 'r', processMetrics: false });
     const account = self.account('');
-    for (const o of [account, self]) {
-      o.cycleFinished(cycle());
-      o.cycleFinished(cycle({ kind: 'added', tasksPolled: 1, apiCalls: 1, startedAt: 2_000_000, durationMs: 10 }));
-    }
+    account.cycleFinished(cycle());
+    account.cycleFinished(cycle({ kind: 'added', tasksPolled: 1, apiCalls: 1, startedAt: 2_000_000, durationMs: 10 }));
     const s = await scrape(self);
     expect(sum(s, 'aliyun_sas_poll_cycle_tasks_polled')).toBe(10);
     expect(sum(s, 'aliyun_sas_poll_cycle_api_calls')).toBe(10);
     expect(sum(s, 'aliyun_sas_poll_cycles_total', { result: 'success' })).toBe(1);
     expect(sum(s, 'aliyun_sas_poll_last_cycle_timestamp_seconds')).toBe(1000.5);
+  });
+});
+
+describe('SelfMetrics in the multi-account form', () => {
+  it('labels every account family with the account and lists the accounts in aliyun_sas_account_info', async () => {
+    const self = new SelfMetrics({ version: '1', revision: 'r', processMetrics: false, accountLabel: true });
+    self.accountsChanged([
+      { name: 'prod', endpoint: 'tds.cn-shanghai.aliyuncs.com', region: 'cn-shanghai' },
+      { name: 'staging', endpoint: 'tds.ap-southeast-1.aliyuncs.com', region: undefined },
+    ]);
+    self.account('prod').apiCall(ACTIONS.describeScanTaskProgress, 'OK', 0.1);
+    self.account('staging').apiCall(ACTIONS.describeScanTaskProgress, 'NoPermission', 0.1);
+    self.account('staging').cycleFinished(cycle({ result: 'failure' }));
+    self.account('prod').rateLimitChanged(5);
+    const s = await scrape(self);
+    expect(sum(s, 'aliyun_sas_api_requests_total', { account: 'prod', code: 'OK' })).toBe(1);
+    expect(sum(s, 'aliyun_sas_api_requests_total', { account: 'staging', code: 'NoPermission' })).toBe(1);
+    expect(sum(s, 'aliyun_sas_poll_cycles_total', { account: 'staging', result: 'failure' })).toBe(1);
+    expect(sum(s, 'aliyun_sas_poll_cycles_total', { account: 'prod', result: 'failure' })).toBe(0);
+    expect(sum(s, 'aliyun_sas_api_rate_limit_qps', { account: 'prod' })).toBe(5);
+    expect(s.filter((x) => x.name === 'aliyun_sas_account_info').map((x) => x.labels)).toEqual([
+      { account: 'prod', endpoint: 'tds.cn-shanghai.aliyuncs.com', region: 'cn-shanghai' },
+      { account: 'staging', endpoint: 'tds.ap-southeast-1.aliyuncs.com', region: '' },
+    ]);
+    // Every per-account series carries the label; the global ones do not.
+    for (const x of s) {
+      if (
+        [
+          'aliyun_sas_exporter_build_info',
+          'aliyun_sas_exporter_scrapes_total',
+          'aliyun_sas_exporter_config_last_reload_successful',
+          'aliyun_sas_exporter_config_last_reload_success_timestamp_seconds',
+          'aliyun_sas_exporter_label_values_limited_total',
+          'aliyun_sas_exporter_http_auth_denied_total',
+          'aliyun_sas_exporter_http_connections_shed_total',
+        ].includes(x.name)
+      ) {
+        expect(x.labels.account, x.name).toBeUndefined();
+      } else if (x.name.startsWith('aliyun_sas_')) {
+        expect(x.labels.account, x.name).toMatch(/^(prod|staging)$/);
+      }
+    }
+  });
+
+  it('an account removed by a reload loses every series, and what its last call reports afterwards is dropped', async () => {
+    const self = new SelfMetrics({ version: '1', revision: 'r', processMetrics: false, accountLabel: true });
+    self.accountsChanged([{ name: 'a' }, { name: 'b' }]);
+    const b = self.account('b');
+    b.apiCall(ACTIONS.describeScanTaskProgress, 'OK', 0.2);
+    b.cycleFinished(cycle());
+    self.accountsChanged([{ name: 'a' }]);
+    b.apiCall(ACTIONS.describeScanTaskProgress, 'OK', 0.2); // a call that was in flight
+    await new Promise((r) => setTimeout(r, 10));
+    const s = await scrape(self);
+    expect(s.filter((x) => x.labels.account === 'b').map((x) => x.name)).toEqual([]);
+    expect(s.some((x) => x.labels.account === 'a')).toBe(true);
   });
 });

@@ -43,6 +43,7 @@ function manualTicker() {
   return { factory, tick: () => ticks.forEach((t) => t()), setNext: (n: number) => (next = n), count: () => ticks.length };
 }
 
+/** Records what the poller reports; `cycles` holds every account's cycles, in order. */
 class RecordingObserver implements PollObserver {
   cycles: CycleStats[] = [];
   accountCycles: [string, CycleStats][] = [];
@@ -59,17 +60,15 @@ class RecordingObserver implements PollObserver {
       },
       targetInfoError: (r) => this.targetErrors.push(r),
       rateLimitChanged() {},
-      cycleFinished: (s) => this.accountCycles.push([name, s]),
+      cycleFinished: (s) => {
+        this.cycles.push(s);
+        this.accountCycles.push([name, s]);
+      },
+      tickSkipped: () => this.skipped++,
     };
   }
   accountsChanged(accounts: readonly { name: string }[]) {
     this.accountLists.push(accounts.map((a) => a.name));
-  }
-  cycleFinished(s: CycleStats) {
-    this.cycles.push(s);
-  }
-  tickSkipped() {
-    this.skipped++;
   }
 }
 
@@ -283,5 +282,90 @@ describe('Poller', () => {
     await poller.stop(1000);
     expect(Date.now() - t0).toBeLessThan(500);
     expect(ticker.count()).toBe(0);
+  });
+});
+
+describe('Poller over several accounts', () => {
+  const account = (name: string, ids: string[], over: Partial<PollerAccount> = {}): PollerAccount => ({
+    name,
+    concurrency: 2,
+    retry: { maxAttempts: 1, initialBackoffMs: 1, maxBackoffMs: 1, maxRetriesPerCycle: 0 },
+    rateLimit: { qps: 1000, burst: 1000 },
+    terminalRecheckIntervalMs: 0,
+    tasks: ids.map((id) => ({ id, name: '' })),
+    ...over,
+  });
+  const multi = (...accounts: PollerAccount[]): PollerSettings => ({ schedule: '*/1 * * * * *', multiAccount: true, accounts });
+
+  function setupAccounts(sources: Record<string, FakeSource>) {
+    const ticker = manualTicker();
+    const observer = new RecordingObserver();
+    const poller = new Poller({ logger: silentLogger, observer, ticker: ticker.factory, sleep: async () => {} });
+    const sourceOf = (a: PollerAccount) => sources[a.name]!;
+    const idle = async () => {
+      for (let i = 0; i < 200 && poller.busy; i++) await new Promise((r) => setTimeout(r, 1));
+    };
+    return { poller, ticker, observer, sourceOf, idle };
+  }
+
+  it('the same task ID in two accounts is two tasks with their own state', async () => {
+    const a = new FakeSource(ok('Success'));
+    const b = new FakeSource(ok('Failed'));
+    const t = setupAccounts({ a, b });
+    t.poller.configure(multi(account('a', ['5']), account('b', ['5'])), t.sourceOf);
+    await t.poller.runOnce();
+    const snap = t.poller.current();
+    expect(snap.multiAccount).toBe(true);
+    expect(snap.accounts.map((x) => [x.name, x.tasks[0]!.id, x.tasks[0]!.status])).toEqual([
+      ['a', '5', 'success'],
+      ['b', '5', 'failed'],
+    ]);
+    expect(t.observer.callsByAccount.sort()).toEqual([
+      ['a', 'OK'],
+      ['b', 'OK'],
+    ]);
+  });
+
+  it('an account whose cycle hangs skips its own ticks only: the others keep their schedule', async () => {
+    const fast = new FakeSource(ok('Processing'));
+    const slow = new FakeSource(ok('Processing'));
+    let release!: () => void;
+    slow.gate = new Promise((r) => (release = r));
+    const t = setupAccounts({ fast, slow });
+    t.poller.configure(multi(account('fast', ['1']), account('slow', ['2'])), t.sourceOf);
+    t.poller.start();
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+      t.ticker.tick();
+    }
+    await new Promise((r) => setTimeout(r, 5));
+    expect(fast.callsFor('1')).toBe(4); // the first cycle and three ticks
+    expect(slow.callsFor('2')).toBe(1); // still in its first cycle
+    expect(t.observer.skipped).toBe(3); // the slow account's ticks, not the fast one's
+    expect(t.poller.ready).toBe(false); // every account must have answered once
+    release();
+    await t.idle();
+    expect(t.poller.ready).toBe(true);
+  });
+
+  it('a reload adds and removes accounts; a removed account’s late answers never come back', async () => {
+    const a = new FakeSource(ok('Success'));
+    const b = new FakeSource(ok('Success'));
+    const c = new FakeSource(ok('init'));
+    const t = setupAccounts({ a, b, c });
+    t.poller.configure(multi(account('a', ['1']), account('b', ['1'])), t.sourceOf);
+    t.poller.start();
+    await t.idle();
+    let release!: () => void;
+    b.gate = new Promise((r) => (release = r));
+    t.ticker.tick(); // b's cycle hangs
+    await new Promise((r) => setTimeout(r, 5));
+    const r = t.poller.configure(multi(account('a', ['1']), account('c', ['9'])), t.sourceOf);
+    expect(r).toMatchObject({ accountsAdded: ['c'], accountsRemoved: ['b'], added: ['c/9'], removed: ['b/1'] });
+    expect(t.observer.accountLists.at(-1)).toEqual(['a', 'c']);
+    release();
+    await t.idle();
+    expect(t.poller.current().accounts.map((x) => x.name)).toEqual(['a', 'c']);
+    expect(t.poller.current().accounts[1]!.tasks[0]).toMatchObject({ id: '9', status: 'init' });
   });
 });

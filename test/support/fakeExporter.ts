@@ -72,7 +72,6 @@ function fakeCycle(self: SelfMetrics, accounts: readonly string[], n: number): v
     if (n % 3 === 0) a.apiCall(action, 'Throttling.User', 0.05);
     a.cycleFinished(stats);
   }
-  self.cycleFinished(stats);
 }
 
 export async function startFakeExporter(opts: { multiAccount?: boolean } = {}): Promise<FakeExporter> {
