@@ -27,8 +27,30 @@ export interface RunningExporter {
 }
 
 export async function startExporter(flags: Flags, logger: Logger): Promise<RunningExporter> {
+  // The files are watched from before their first load, so that a change made while the exporter
+  // starts is seen (a reload once started) rather than missed; reloads wait for the exporter.
+  const early: EarlyWatch = { changed: false };
+  const watcher = flags.watchConfig ? watchFiles(watchedFiles(flags.configFile, flags.webConfigFile, undefined), () => (early.reload ? early.reload() : (early.changed = true)), logger) : undefined;
+  try {
+    await watcher?.ready;
+    return await start(flags, logger, watcher, early);
+  } catch (err) {
+    watcher?.close();
+    throw err;
+  }
+}
+
+interface EarlyWatch {
+  /** Set once the exporter runs. */
+  reload?: () => void;
+  /** A watched file changed before that. */
+  changed: boolean;
+}
+
+async function start(flags: Flags, logger: Logger, watcher: FileWatch | undefined, early: EarlyWatch): Promise<RunningExporter> {
   const loaded = await loadConfig(flags.configFile, flags.overrides).catch(startupError('invalid configuration'));
   let webConfig = flags.webConfigFile ? await loadWebConfig(flags.webConfigFile).catch(startupError('invalid web configuration')) : undefined;
+  watcher?.update(watchedFiles(flags.configFile, flags.webConfigFile, webConfig));
   checkCertificateDates(webConfig, logger);
   const listen = parseListenAddress(flags.listenAddress);
 
@@ -61,7 +83,6 @@ export async function startExporter(flags: Flags, logger: Logger): Promise<Runni
   logger.info('configuration loaded', { file: flags.configFile, ...configSummary(config), endpoints: [...new Set(config.accounts.map((a) => a.endpoint))].join(' '), schedule: config.schedule });
 
   let serving: ServingHandle | undefined;
-  let watcher: FileWatch | undefined;
   const reloader = new Reloader(async (trigger) => {
     const failed = (what: string, err: string): ReloadOutcome => {
       pipeline.self.configLoaded(false, Date.now());
@@ -126,7 +147,8 @@ export async function startExporter(flags: Flags, logger: Logger): Promise<Runni
   logger.info('listening', { address: flags.listenAddress, metrics_url: url, tls: Boolean(webConfig?.tls), tls_not_after: webConfig?.tls?.certificate.validTo.toISOString(), basic_auth: Boolean(webConfig?.basicAuthUsers) });
   if (simulator) logger.warn(`*** DEMO MODE: open ${url} to see the simulated scans. ***`);
 
-  if (flags.watchConfig) watcher = watchFiles(watchedFiles(flags.configFile, flags.webConfigFile, webConfig), () => void reloader.reload('file change'), logger);
+  early.reload = () => void reloader.reload('file change');
+  if (early.changed) early.reload();
   const server = serving;
   return {
     url,

@@ -38,7 +38,13 @@ export interface WatchedFile {
 }
 
 export interface FileWatch {
-  /** Watches this set of files from now on (after a reload named other certificate files). */
+  /** Settles once the files first given have been fingerprinted: changes from then on are seen. */
+  readonly ready: Promise<void>;
+  /**
+   * Watches this set of files from now on (after a reload named other
+   * certificate files). Files already watched keep their fingerprint, so a
+   * change made meanwhile is still seen; new ones are fingerprinted now.
+   */
   update(files: readonly WatchedFile[]): void;
   close(): void;
 }
@@ -48,49 +54,56 @@ export interface FileWatch {
  * replace files by rename and Kubernetes swaps the `..data` symlink of a
  * ConfigMap or Secret mount, both of which a watch on the file itself would
  * miss. Debounced; fires only when the content of one of the files actually
- * changed (read with the same bounds as the loaders, so a special file
- * swapped in can neither block nor exhaust the process). The configuration,
- * the web configuration and its certificate, key and CA files are watched
- * together: a rotated certificate is served without a SIGHUP.
+ * changed, compared with a fingerprint per file (read with the same bounds
+ * as the loaders, so a special file swapped in can neither block nor
+ * exhaust the process). The configuration, the web configuration and its
+ * certificate, key and CA files are watched together: a rotated certificate
+ * is served without a SIGHUP.
+ *
+ * Start it before the files are loaded and wait for `ready`: a change made
+ * between the fingerprint and the load is then seen as a change (one reload
+ * too many, harmless) rather than missed.
  */
 export function watchFiles(initial: readonly WatchedFile[], onChange: () => void, logger: Logger): FileWatch {
   let files = normalise(initial);
   const watchers = new Map<string, FSWatcher>();
-  let lastHash: string | undefined;
+  /** file -> fingerprint of its content (or of why it cannot be read). */
+  const prints = new Map<string, string>();
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
-  let generation = 0;
+  let checking: Promise<void> = Promise.resolve();
 
-  const hash = async (set: readonly WatchedFile[]): Promise<string> => {
-    const h = createHash('sha256');
-    for (const f of set) {
-      h.update(f.file).update('\0');
-      try {
-        h.update(createHash('sha256').update(await readBoundedFile(f.file, f.maxBytes)).digest());
-      } catch (err) {
-        // Unreadable, too large or not a regular file: a change all the same, which the reload reports.
-        h.update(`unreadable: ${(err as Error).message}`);
-      }
-      h.update('\0');
+  const fingerprint = async (f: WatchedFile): Promise<string> => {
+    try {
+      return createHash('sha256').update(await readBoundedFile(f.file, f.maxBytes)).digest('hex');
+    } catch (err) {
+      // Unreadable, too large or not a regular file: a change all the same, which the reload reports.
+      return `unreadable: ${(err as Error).message}`;
     }
-    return h.digest('hex');
   };
-  const baseline = (): void => {
-    const g = ++generation;
-    void hash(files).then((h) => {
-      if (g === generation) lastHash = h;
-    });
+  /** Fingerprints the files that have none yet; forgets those no longer watched. */
+  const baseline = async (): Promise<void> => {
+    const wanted = new Set(files.map((f) => f.file));
+    for (const file of prints.keys()) if (!wanted.has(file)) prints.delete(file);
+    for (const f of files) if (!prints.has(f.file)) prints.set(f.file, await fingerprint(f));
   };
   const check = async (): Promise<void> => {
-    const g = generation;
-    const h = await hash(files);
-    if (closed || g !== generation || h === lastHash) return;
-    lastHash = h;
-    onChange();
+    let changed = false;
+    for (const f of files) {
+      const now = await fingerprint(f);
+      if (closed) return;
+      if (prints.get(f.file) !== now) {
+        prints.set(f.file, now);
+        changed = true;
+      }
+    }
+    if (changed) onChange();
   };
+  // Checks and baselines run one after another, never interleaved.
+  const serially = (task: () => Promise<void>): Promise<void> => (checking = checking.then(task, task));
   const onEvent = (): void => {
     clearTimeout(timer);
-    timer = setTimeout(() => void check(), 300);
+    timer = setTimeout(() => void serially(check), 300);
   };
   const syncDirectories = (): void => {
     const dirs = new Set(files.map((f) => path.dirname(f.file)));
@@ -112,13 +125,14 @@ export function watchFiles(initial: readonly WatchedFile[], onChange: () => void
     }
   };
   syncDirectories();
-  baseline();
+  const ready = serially(baseline);
   return {
+    ready,
     update(next) {
       if (closed) return;
       files = normalise(next);
       syncDirectories();
-      baseline();
+      void serially(baseline);
     },
     close() {
       closed = true;

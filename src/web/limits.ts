@@ -15,8 +15,6 @@ export interface ServerLimits {
   maxHeaderSize: number;
   /** Concurrent TCP connections. At the cap a new connection closes the least recently active idle one; it is refused only when all are busy answering. */
   maxConnections: number;
-  /** Concurrent TCP connections from one client address, under the same rule within that address' connections. */
-  maxConnectionsPerAddress: number;
   /** Requests served on one keep-alive connection before it is closed. 0 = unlimited. */
   maxRequestsPerSocket: number;
   /** How often headers/request timeouts are checked (Node's default is 30 s). */
@@ -33,7 +31,6 @@ export const DEFAULT_SERVER_LIMITS: Readonly<ServerLimits> = Object.freeze({
   handshakeTimeoutMs: 10_000,
   maxHeaderSize: 16 * 1024,
   maxConnections: 256,
-  maxConnectionsPerAddress: 64,
   maxRequestsPerSocket: 1_000,
   connectionsCheckingIntervalMs: 1_000,
   closeGraceMs: 5_000,
@@ -44,7 +41,7 @@ export function resolveLimits(partial: Partial<ServerLimits> | undefined): Serve
   for (const [k, v] of Object.entries(l)) {
     if (!Number.isInteger(v) || v < 0) throw new RangeError(`server limit ${k} must be a non-negative integer, got ${String(v)}`);
   }
-  for (const k of ['headersTimeoutMs', 'requestTimeoutMs', 'handshakeTimeoutMs', 'maxHeaderSize', 'maxConnections', 'maxConnectionsPerAddress', 'connectionsCheckingIntervalMs'] as const) {
+  for (const k of ['headersTimeoutMs', 'requestTimeoutMs', 'handshakeTimeoutMs', 'maxHeaderSize', 'maxConnections', 'connectionsCheckingIntervalMs'] as const) {
     if (l[k] === 0) throw new RangeError(`server limit ${k} must be positive`);
   }
   if (l.headersTimeoutMs > l.requestTimeoutMs) {

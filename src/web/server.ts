@@ -96,10 +96,10 @@ export async function startServer(handler: Handler, opts: StartServerOptions): P
   };
 
   const server = createServer(limits, initialTls, onRequest);
-  const admission = new Admission(limits.maxConnections, limits.maxConnectionsPerAddress, (reason, remote) => {
+  const admission = new Admission(limits.maxConnections, (reason, remote) => {
     opts.onConnectionShed?.(reason);
-    if (reason === 'refused') events.warn('connection refused: every connection is busy answering', { max_connections: limits.maxConnections, max_per_address: limits.maxConnectionsPerAddress, remote });
-    else events.warn('connection limit reached: closed the least recently active idle connection', { max_connections: limits.maxConnections, max_per_address: limits.maxConnectionsPerAddress, remote });
+    if (reason === 'refused') events.warn('connection refused: every connection is busy answering', { max_connections: limits.maxConnections, remote });
+    else events.warn('connection limit reached: closed the least recently active idle connection', { max_connections: limits.maxConnections, remote });
   });
   server.on('connection', (s: net.Socket) => admission.admit(s));
   connections.attach(server, initialTls !== undefined, admission);
@@ -257,50 +257,44 @@ class Connections {
 }
 
 /**
- * The connection limits: `max` in all and `maxPerAddress` from one client
- * address. At a limit, a new connection closes the least recently active
- * connection within that limit's scope (all connections, or those of its
- * address) that has no request in flight (it sent nothing yet, is in its
- * TLS handshake, is sending its headers, or is an idle keep-alive), as
- * nginx reuses its idle connections when it runs out; only when every one
- * of them is busy answering is the new connection refused.
+ * The connection limit. At the limit, a new connection closes the least
+ * recently active connection that has no request in flight (it sent nothing
+ * yet, is in its TLS handshake, is sending its headers, or is a keep-alive
+ * between requests), as nginx reuses its idle connections when it runs out;
+ * only when every connection is busy answering is the new one refused.
  *
- * Idle sockets, however many, then never lock anyone out: from one address
- * they only push each other out (and never reach the global limit, so other
- * addresses are untouched); from many addresses they push out the least
- * recently active idle connections, while a probe or scrape is busy, hence
- * kept, as soon as its request has arrived. The cost: during such a flood an
- * idle keep-alive connection of a real scraper may be closed (it reconnects
- * at its next scrape), and clients behind one address (a NAT, a proxy) share
- * its 64 connections.
+ * Idle sockets, however many and from however many addresses, then never
+ * lock anyone out: they push each other out, oldest first, while a probe or
+ * a scrape is busy, hence kept, as soon as its request has been read. The
+ * cost: during such a flood, an idle keep-alive connection of a real scraper
+ * may be closed (it reconnects at its next scrape), as may a connection
+ * whose request is still unread because the server is saturated. There is
+ * no limit per client address: one would also close, or refuse, a real
+ * client's connections in a burst from one address (a scraper behind a NAT
+ * or a proxy, a load test), before their requests are read.
  */
 class Admission {
   /** Raw connections by address and port, least recently active first (Map order). */
   private readonly conns = new Map<string, AdmittedConnection>();
-  private readonly perAddress = new Map<string, number>();
 
   constructor(
     private readonly max: number,
-    private readonly maxPerAddress: number,
     private readonly onShed: (reason: ShedReason, remote: string | undefined) => void,
   ) {}
 
   admit(socket: net.Socket): void {
     const key = connectionKey(socket);
-    const address = socket.remoteAddress;
-    if (key === undefined || address === undefined) {
+    if (key === undefined) {
       socket.destroy();
       return;
     }
-    const fromAddress = this.perAddress.get(address) ?? 0;
-    if (fromAddress >= this.maxPerAddress ? !this.evictIdle(address) : this.conns.size >= this.max && !this.evictIdle(undefined)) {
-      this.onShed('refused', address);
+    if (this.conns.size >= this.max && !this.evictIdle()) {
+      this.onShed('refused', socket.remoteAddress);
       socket.destroy();
       return;
     }
-    const conn: AdmittedConnection = { key, address, socket, inFlight: 0 };
+    const conn: AdmittedConnection = { key, socket, inFlight: 0 };
     this.conns.set(key, conn);
-    this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     socket.once('close', () => this.forget(conn));
   }
 
@@ -320,13 +314,13 @@ class Admission {
     this.touch(conn);
   }
 
-  /** Closes the least recently active idle connection (of `address`, or of any); false when there is none. */
-  private evictIdle(address: string | undefined): boolean {
+  /** Closes the least recently active idle connection; false when there is none. */
+  private evictIdle(): boolean {
     for (const c of this.conns.values()) {
-      if (c.inFlight === 0 && (address === undefined || c.address === address)) {
+      if (c.inFlight === 0) {
         this.forget(c);
         c.socket.destroy();
-        this.onShed('idle_evicted', c.address);
+        this.onShed('idle_evicted', c.socket.remoteAddress);
         return true;
       }
     }
@@ -334,11 +328,7 @@ class Admission {
   }
 
   private forget(conn: AdmittedConnection): void {
-    if (this.conns.get(conn.key) !== conn) return;
-    this.conns.delete(conn.key);
-    const n = (this.perAddress.get(conn.address) ?? 1) - 1;
-    if (n <= 0) this.perAddress.delete(conn.address);
-    else this.perAddress.set(conn.address, n);
+    if (this.conns.get(conn.key) === conn) this.conns.delete(conn.key);
   }
 
   private touch(conn: AdmittedConnection): void {
@@ -350,7 +340,6 @@ class Admission {
 
 interface AdmittedConnection {
   readonly key: string;
-  readonly address: string;
   readonly socket: net.Socket;
   inFlight: number;
 }

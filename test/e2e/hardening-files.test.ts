@@ -156,7 +156,7 @@ describe('the watched configuration swapped to hostile files while the exporter 
         const body = await http.text();
         expect(http.status, what).toBe(500);
         expect(body).toBe('Failed to reload the configuration; the reason is in the exporter log\n');
-        expect(performance.now() - t0, what).toBeLessThan(2000);
+        expect(performance.now() - t0, what).toBeLessThan(5000);
         // Polling and serving go on.
         const s = await r.until((x) => cyclesFinished(x) >= cyclesBefore + 2 && x.some((y) => y.name === RELOAD_OK && y.value === 0), `cycles after ${what}`, 10_000);
         expect(sum(s, 'aliyun_sas_scan_task_poll_success', { task_id: '7101' })).toBe(1);
@@ -186,8 +186,9 @@ describe('the watched configuration swapped to hostile files while the exporter 
       mem.stop();
     }
     const t0 = Date.now();
+    // Exit 0 on its own (the rig's stop() would SIGKILL after 12 s: exit code null).
     expect(await r.exporter.stop()).toBe(0);
-    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(Date.now() - t0).toBeLessThan(10_000);
     expect(mem.killedAtMb).toBeUndefined();
     const peak = Math.max(mem.maxRssMb, mem.hwmMb);
     console.log(`[figures] hostile configuration files while watched: peak RSS ${peak.toFixed(0)} MB`);
@@ -217,7 +218,7 @@ describe('the largest configuration accepted', () => {
     await sleep(500);
     const peak = mem.stop();
     console.log(`[figures] a ${(Buffer.byteLength(text) / MiB).toFixed(2)} MiB configuration (${id - 1_000_000} bare task IDs): serving after ${loadedMs} ms, peak RSS ${peak.toFixed(0)} MB`);
-    expect(loadedMs).toBeLessThan(20_000);
+    expect(loadedMs).toBeLessThan(30_000);
     expect(peak).toBeLessThan(600);
 
     const over = path.join(r.dir, 'over.yaml');

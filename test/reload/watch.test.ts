@@ -92,4 +92,27 @@ describe('watchFiles', () => {
       w.close();
     }
   });
+
+  it('a change made before update() is still seen: files already watched keep their fingerprint', async () => {
+    const d = path.join(dir, 'keep');
+    await mkdir(d);
+    const conf = path.join(d, 'exporter.yaml');
+    const cert = path.join(d, 'tls.crt');
+    await writeFile(conf, 'v1');
+    await writeFile(cert, 'c1');
+    let fired = 0;
+    const w = watchFiles([{ file: conf, maxBytes: 10 }], () => fired++, silentLogger);
+    try {
+      await w.ready;
+      await writeFile(conf, 'v2'); // changed while, say, a reload ran...
+      w.update([{ file: conf, maxBytes: 10 }, { file: cert, maxBytes: 10 }]); // ...which then called update()
+      await until(() => fired === 1);
+      expect(fired).toBe(1);
+      await writeFile(cert, 'c2');
+      await until(() => fired === 2);
+      expect(fired).toBe(2);
+    } finally {
+      w.close();
+    }
+  });
 });
