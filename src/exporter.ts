@@ -55,6 +55,7 @@ export async function startExporter(flags: Flags, logger: Logger): Promise<Runni
   }
   const pipeline = new Pipeline(config, {
     logger,
+    readyTimeoutMs: flags.readyTimeoutMs,
     makeSource: (a: AccountConfig) => new SasClient({ endpoint: a.endpoint, protocol: a.protocol, region: a.region, requestTimeoutMs: a.requestTimeoutMs, credential: credentials.get(a.name) }),
   });
   logger.info('configuration loaded', { file: flags.configFile, ...configSummary(config), endpoints: [...new Set(config.accounts.map((a) => a.endpoint))].join(' '), schedule: config.schedule });
@@ -108,6 +109,10 @@ export async function startExporter(flags: Flags, logger: Logger): Promise<Runni
       cache: pipeline.cache,
       self: pipeline.self,
       isReady: () => pipeline.ready,
+      notReadyReason: () => {
+        const r = pipeline.readiness();
+        return `${r.answered} of ${r.total} tasks and latest scans answered; ready when all are, or ${flags.readyTimeoutMs / 1000} s after start`;
+      },
       reload: flags.enableLifecycle ? () => reloader.reload('http') : undefined,
       webConfig: () => webConfig,
       maxRequests: flags.maxRequests,

@@ -27,6 +27,8 @@ export interface AccountPollerDeps {
   readonly deadline: () => number;
   /** Called when a cycle of this account ended (its results are in snapshot()). */
   readonly cycleEnded: () => void;
+  /** Called whenever a result was applied, during a cycle: the poller publishes at a bounded rate. */
+  readonly changed: () => void;
   readonly now: () => number;
   readonly random: () => number;
   readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -214,6 +216,7 @@ export class AccountPoller {
       const next = await pollLatestScan(prev, { config: cfg, source: source as VirusScanSource, budget, recheckIntervalMs: this.settings.terminalRecheckIntervalMs, logger: this.deps.logger });
       this.logScan(prev, next);
       this.latestScan = next;
+      this.deps.changed();
     } catch (err) {
       if (err instanceof AbortedError) return;
       throw err;
@@ -240,6 +243,7 @@ export class AccountPoller {
     this.logResult(prev, result);
     this.states.set(id, applyResult(prev, result, this.deps.now()));
     this.tasksCache = undefined;
+    this.deps.changed();
   }
 
   private logResult(prev: TaskState, result: SasResult): void {
