@@ -74,10 +74,6 @@ export class AccountPoller {
     this.configure(settings, source);
   }
 
-  get name(): string {
-    return this.settings.name;
-  }
-
   /**
    * Applies the account's (new) settings at once: unchanged tasks keep their
    * state, removed ones vanish, added ones are returned for an immediate poll.
@@ -169,17 +165,9 @@ export class AccountPoller {
     return p;
   }
 
-  has(taskId: string): boolean {
-    return this.states.has(taskId);
-  }
-
   /** Tasks due at `now`, in configuration order (terminal ones only at their re-check interval). */
-  due(now: number): string[] {
+  private due(now: number): string[] {
     return this.order.filter((id) => isDue(this.states.get(id)!, now, this.settings.terminalRecheckIntervalMs));
-  }
-
-  get taskCount(): number {
-    return this.order.length;
   }
 
   /** The account's part of a snapshot: the same array as long as nothing changed. */
