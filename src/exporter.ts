@@ -78,6 +78,7 @@ async function start(flags: Flags, logger: Logger, watcher: FileWatch | undefine
   }
   const pipeline = new Pipeline(config, {
     logger,
+    readyTimeoutMs: flags.readyTimeoutMs,
     makeSource: (a: AccountConfig) => new SasClient({ endpoint: a.endpoint, protocol: a.protocol, region: a.region, requestTimeoutMs: a.requestTimeoutMs, credential: credentials.get(a.name) }),
   });
   logger.info('configuration loaded', { file: flags.configFile, ...configSummary(config), endpoints: [...new Set(config.accounts.map((a) => a.endpoint))].join(' '), schedule: config.schedule });
@@ -133,6 +134,10 @@ async function start(flags: Flags, logger: Logger, watcher: FileWatch | undefine
       cache: pipeline.cache,
       self: pipeline.self,
       isReady: () => pipeline.ready,
+      notReadyReason: () => {
+        const r = pipeline.readiness();
+        return `${r.answered} of ${r.total} tasks and latest scans answered; ready when all are, or ${flags.readyTimeoutMs / 1000} s after start`;
+      },
       reload: flags.enableLifecycle ? () => reloader.reload('http') : undefined,
       webConfig: () => webConfig,
       maxRequests: flags.maxRequests,

@@ -11,6 +11,7 @@ import { ExpositionCache } from './metrics/cache.js';
 import { SelfMetrics } from './metrics/self.js';
 import { Poller, type ConfigureResult } from './poller/poller.js';
 import type { TickerFactory } from './poller/scheduler.js';
+import type { Snapshot } from './model/snapshot.js';
 import type { ScanTaskProgressSource } from './sas/types.js';
 import { REVISION, VERSION } from './version.js';
 
@@ -22,6 +23,17 @@ export interface PipelineOptions {
   readonly self?: SelfMetrics;
   /** Default: node-cron. */
   readonly ticker?: TickerFactory;
+  /** Ready once every task was answered once, or this long after start() at the latest (default 1 min). */
+  readonly readyTimeoutMs?: number;
+  /** Least time between two snapshots published during a cycle (default 1 s). */
+  readonly publishIntervalMs?: number;
+}
+
+/** How far the first answers got, in the snapshot served. */
+export interface Readiness {
+  readonly ready: boolean;
+  readonly answered: number;
+  readonly total: number;
 }
 
 /** What decides whether an account needs a new client on reload. */
@@ -41,8 +53,11 @@ export class Pipeline {
   private readonly makeSource: (account: AccountConfig) => ScanTaskProgressSource;
   /** Each account's client, kept while its endpoint, timeout and credentials stay the same. */
   private sources = new Map<string, { key: string; source: ScanTaskProgressSource }>();
-  /** The generation of the snapshot that ended the first cycle, once there is one. */
-  private firstCycleGeneration: number | undefined;
+  private readonly readyTimeoutMs: number;
+  private startedAt: number | undefined;
+  private becameReady = false;
+  /** Tasks (and latest scans) answered at least once, in the snapshot served. */
+  private served = { answered: 0, total: 0 };
 
   constructor(config: ExporterConfig, opts: PipelineOptions) {
     this.current = config;
@@ -50,14 +65,22 @@ export class Pipeline {
     this.self = opts.self ?? new SelfMetrics({ version: VERSION, revision: REVISION, accountLabel: config.multiAccount });
     const logger = opts.logger;
     this.cache = new ExpositionCache(() => this.self.renderParts(), this.self.labelLimits);
-    this.poller = new Poller({ logger: logger.child({ component: 'poller' }), observer: this.self, ...(opts.ticker ? { ticker: opts.ticker } : {}) });
+    this.readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
+    this.poller = new Poller({
+      logger: logger.child({ component: 'poller' }),
+      observer: this.self,
+      ...(opts.ticker ? { ticker: opts.ticker } : {}),
+      ...(opts.publishIntervalMs !== undefined ? { publishIntervalMs: opts.publishIntervalMs } : {}),
+    });
     this.poller.onSnapshot((snap) => {
-      if (this.firstCycleGeneration === undefined && this.poller.ready) this.firstCycleGeneration = snap.generation;
       this.cache.update(snap).catch((err: unknown) => logger.error('rendering metrics failed', { err: String(err) }));
     });
-    // The task count is set as a snapshot becomes the one served, so a scrape
-    // never shows the count of one configuration beside the series of another.
-    this.cache.onRendered((_generation, _ms, snap) => this.self.tasksServed(snap));
+    // Counts are set as a snapshot becomes the one served, so a scrape never
+    // shows the counts of one configuration beside the series of another.
+    this.cache.onRendered((_generation, _ms, snap) => {
+      this.self.tasksServed(snap);
+      this.served = answeredIn(snap);
+    });
     this.poller.configure(config, (a) => this.sourceOf(a as AccountConfig));
     this.self.configLoaded(true, Date.now());
   }
@@ -66,9 +89,22 @@ export class Pipeline {
     return this.current;
   }
 
-  /** Ready once the snapshot that ended the first cycle is what /metrics serves. */
+  /**
+   * Ready once /metrics serves an answer for every task (and latest scan),
+   * or `readyTimeoutMs` after start at the latest: a rate-limited first
+   * cycle over thousands of tasks never holds a pod unready for its whole
+   * length. Once ready, always ready (a reload adding tasks changes nothing).
+   */
   get ready(): boolean {
-    return this.firstCycleGeneration !== undefined && this.cache.generation >= this.firstCycleGeneration;
+    return this.readiness().ready;
+  }
+
+  readiness(): Readiness {
+    if (!this.becameReady && this.startedAt !== undefined) {
+      const all = this.served.total > 0 ? this.served.answered === this.served.total : this.cache.generation >= 0 && this.poller.ready;
+      if (all || performance.now() - this.startedAt >= this.readyTimeoutMs) this.becameReady = true;
+    }
+    return { ready: this.becameReady, ...this.served };
   }
 
   /**
@@ -105,6 +141,7 @@ export class Pipeline {
 
   /** Runs the first cycle now, then one per tick. */
   start(): void {
+    this.startedAt ??= performance.now();
     this.poller.start();
   }
 
@@ -112,4 +149,21 @@ export class Pipeline {
   stop(graceMs = 2000): Promise<void> {
     return this.poller.stop(graceMs);
   }
+}
+
+/** Tasks and latest scans of a snapshot, and how many of them were answered at least once. */
+function answeredIn(snap: Snapshot): { answered: number; total: number } {
+  let answered = 0;
+  let total = 0;
+  for (const a of snap.accounts) {
+    for (const t of a.tasks) {
+      total++;
+      if (t.lastPollOk !== undefined) answered++;
+    }
+    if (a.latestScan) {
+      total++;
+      if (a.latestScan.lastPollOk !== undefined) answered++;
+    }
+  }
+  return { answered, total };
 }

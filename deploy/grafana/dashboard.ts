@@ -57,13 +57,31 @@ export interface FilterVariable {
   matcher: string;
   /** The family whose `matcher` label values are offered. */
   valuesFrom: string;
+  /** How the values are sorted; default numerical (task IDs). */
+  sort?: 'numerical' | 'alphabetical';
 }
 
-/** Multi-select variables that filter every task-level query, in the order Grafana shows them. */
-export const FILTER_VARIABLES: readonly FilterVariable[] = [{ name: 'task', label: 'Task', matcher: 'task_id', valuesFrom: 'aliyun_sas_scan_task_info' }];
+/**
+ * Multi-select variables that filter every task-level query, in the order
+ * Grafana shows them. A task is (account, task_id): the account comes first
+ * and narrows the task IDs offered.
+ *
+ * The account variable works in the single-account form too, where no series
+ * has an `account` label (and aliyun_sas_account_info does not exist): it
+ * offers no value but All, whose value `.*` matches the empty string, which
+ * is what PromQL compares a missing label as; so `account=~".*"` keeps every
+ * series, with the label or without.
+ */
+export const FILTER_VARIABLES: readonly FilterVariable[] = [
+  { name: 'account', label: 'Account', matcher: 'account', valuesFrom: 'aliyun_sas_account_info', sort: 'alphabetical' },
+  { name: 'task', label: 'Task', matcher: 'task_id', valuesFrom: 'aliyun_sas_scan_task_info' },
+];
 
-/** The matchers of the variables, e.g. `task_id=~"$task"`: write task-level selectors as `{${FILTER}}`. */
+/** The matchers of the variables, e.g. `account=~"$account", task_id=~"$task"`: write task-level selectors as `{${FILTER}}`. */
 export const FILTER = matchers(FILTER_VARIABLES);
+
+/** The account variable's matcher alone, for the per-account self-metrics (API calls, rate limit, ...): `{${ACCOUNT_FILTER}}`. */
+export const ACCOUNT_FILTER = matchers(FILTER_VARIABLES.filter((v) => v.matcher === 'account'));
 
 function matchers(vars: readonly FilterVariable[]): string {
   return vars.map((v) => `${v.matcher}=~"$${v.name}"`).join(', ');
@@ -87,7 +105,7 @@ export function variables(filters: readonly FilterVariable[] = FILTER_VARIABLES)
         .includeAll(true)
         .allValue('.*')
         .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
-        .sort(dashboard.VariableSort.NumericalAsc),
+        .sort(v.sort === 'alphabetical' ? dashboard.VariableSort.AlphabeticalAsc : dashboard.VariableSort.NumericalAsc),
     );
   });
   return out;
@@ -260,6 +278,7 @@ const capitalise = (s: string) => s[0]!.toUpperCase() + s.slice(1);
 /** The dashboard's rows, top to bottom. */
 export function rows(): RowSpec[] {
   const statusCode = (s: string, n: number) => `aliyun_sas:scan_task_current_status{${FILTER}, status="${s}"} * ${n}`;
+  const tasksByAccount = `count by (account) (max by (account, task_id) (aliyun_sas_scan_task_info{${FILTER}}))`;
   return [
     {
       title: 'Task status overview',
@@ -269,8 +288,8 @@ export function rows(): RowSpec[] {
           h: 4,
           panel: statPanel(
             'Configured tasks',
-            'Scan tasks in the exporter configuration (aliyun_sas_scan_task_info), within the task selection.',
-            `count(max by (task_id) (aliyun_sas_scan_task_info{${FILTER}})) or vector(0)`,
+            'Scan tasks in the exporter configuration (aliyun_sas_scan_task_info), within the account and task selection. A task is an account and a task ID.',
+            `count(max by (account, task_id) (aliyun_sas_scan_task_info{${FILTER}})) or vector(0)`,
           ),
         },
         ...STATUSES.map((s): PanelSpec => {
@@ -281,7 +300,7 @@ export function rows(): RowSpec[] {
             panel: statusCountPanel(
               capitalise(s),
               `Tasks whose current status is ${s} (aliyun_sas_scan_task_status == 1).`,
-              `count(max by (task_id) (aliyun_sas_scan_task_status{${FILTER}, status="${s}"}) == 1) or vector(0)`,
+              `count(max by (account, task_id) (aliyun_sas_scan_task_status{${FILTER}, status="${s}"}) == 1) or vector(0)`,
               STATUS_COLORS[s],
               alarming,
             ),
@@ -293,7 +312,7 @@ export function rows(): RowSpec[] {
           panel: statPanel(
             'Not polled yet',
             'Configured tasks without a status: never polled successfully since the exporter started (a wrong task ID, or polls failing).',
-            `count(max by (task_id) (aliyun_sas_scan_task_info{${FILTER}}) unless on(task_id) max by (task_id) (aliyun_sas_scan_task_status)) or vector(0)`,
+            `count(max by (account, task_id) (aliyun_sas_scan_task_info{${FILTER}}) unless on(account, task_id) max by (account, task_id) (aliyun_sas_scan_task_status)) or vector(0)`,
             { steps: [['green', null], ['orange', 1]] },
           ),
         },
@@ -303,9 +322,57 @@ export function rows(): RowSpec[] {
           panel: statPanel(
             'Polls failing',
             'Tasks whose last poll failed (aliyun_sas_scan_task_poll_success == 0): their status is stale.',
-            `count(min by (task_id) (aliyun_sas_scan_task_poll_success{${FILTER}}) == 0) or vector(0)`,
+            `count(min by (account, task_id) (aliyun_sas_scan_task_poll_success{${FILTER}}) == 0) or vector(0)`,
             { steps: [['green', null], ['orange', 1]] },
           ),
+        },
+      ],
+    },
+    {
+      title: 'Accounts',
+      panels: [
+        {
+          w: 24,
+          h: 6,
+          panel: tablePanel(
+            'Accounts',
+            'The Alibaba Cloud accounts the exporter polls (aliyun_sas_account_info, accounts form only) with their endpoint and region, the number of tasks (within the task selection), failed tasks, tasks whose last poll failed, API calls per second and the request rate currently allowed (lowered while the API throttles the account). The API quota is per account.',
+            queries(
+              [`max by (account, endpoint, region) (aliyun_sas_account_info{${ACCOUNT_FILTER}})`, { instant: true, table: true }],
+              [tasksByAccount, { instant: true, table: true }],
+              [
+                `count by (account) (max by (account, task_id) (aliyun_sas_scan_task_status{${FILTER}, status="failed"}) == 1)\nor\n0 * ${tasksByAccount}`,
+                { instant: true, table: true },
+              ],
+              [`count by (account) (min by (account, task_id) (aliyun_sas_scan_task_poll_success{${FILTER}}) == 0)\nor\n0 * ${tasksByAccount}`, { instant: true, table: true }],
+              [`sum by (account) (rate(aliyun_sas_api_requests_total{${ACCOUNT_FILTER}}[$__rate_interval]))`, { instant: true, table: true }],
+              [`min by (account) (aliyun_sas_api_rate_limit_qps{${ACCOUNT_FILTER}})`, { instant: true, table: true }],
+            ),
+            [
+              { id: 'merge', options: {} },
+              organize(['Time', 'Value #A'], ['account', 'endpoint', 'region', 'Value #B', 'Value #C', 'Value #D', 'Value #E', 'Value #F'], {
+                account: 'Account',
+                endpoint: 'Endpoint',
+                region: 'Region',
+                'Value #B': 'Tasks',
+                'Value #C': 'Failed',
+                'Value #D': 'Polls failing',
+                'Value #E': 'API calls/s',
+                'Value #F': 'Rate limit (qps)',
+              }),
+            ],
+          )
+            .overrideByName('Failed', [
+              { id: 'thresholds', value: thresholds(['green', null], ['red', 1]).build() },
+              { id: 'custom.cellOptions', value: COLOR_TEXT },
+            ])
+            .overrideByName('Polls failing', [
+              { id: 'thresholds', value: thresholds(['green', null], ['orange', 1]).build() },
+              { id: 'custom.cellOptions', value: COLOR_TEXT },
+            ])
+            .overrideByName('API calls/s', [{ id: 'unit', value: 'reqps' }])
+            .overrideByName('Rate limit (qps)', [{ id: 'unit', value: 'reqps' }])
+            .sortBy([new common.TableSortByFieldStateBuilder().displayName('Account').desc(false)]),
         },
       ],
     },
@@ -317,18 +384,19 @@ export function rows(): RowSpec[] {
           h: 9,
           panel: tablePanel(
             'Scan tasks',
-            'Every configured task: its name, current status, number of targets (servers and server groups), how long it has been in that status (since the exporter first saw it), and how long ago it was last polled successfully.',
+            'Every configured task (an account and a task ID): its name, current status, number of targets (servers and server groups), how long it has been in that status (since the exporter first saw it), and how long ago it was last polled successfully.',
             queries(
-              [`max by (task_id, task_name) (aliyun_sas_scan_task_info{${FILTER}})`, { instant: true, table: true }],
-              [`max by (task_id, status) (aliyun_sas_scan_task_status{${FILTER}} == 1)`, { instant: true, table: true }],
-              [`sum by (task_id) (max by (task_id, target_type) (aliyun_sas_scan_task_targets{${FILTER}}))`, { instant: true, table: true }],
-              [`min by (task_id) (aliyun_sas:scan_task_time_in_status_seconds{${FILTER}})`, { instant: true, table: true }],
-              [`time() - max by (task_id) (aliyun_sas_scan_task_last_success_timestamp_seconds{${FILTER}})`, { instant: true, table: true }],
-              [`min by (task_id) (aliyun_sas_scan_task_poll_success{${FILTER}})`, { instant: true, table: true }],
+              [`max by (account, task_id, task_name) (aliyun_sas_scan_task_info{${FILTER}})`, { instant: true, table: true }],
+              [`max by (account, task_id, status) (aliyun_sas_scan_task_status{${FILTER}} == 1)`, { instant: true, table: true }],
+              [`sum by (account, task_id) (max by (account, task_id, target_type) (aliyun_sas_scan_task_targets{${FILTER}}))`, { instant: true, table: true }],
+              [`min by (account, task_id) (aliyun_sas:scan_task_time_in_status_seconds{${FILTER}})`, { instant: true, table: true }],
+              [`time() - max by (account, task_id) (aliyun_sas_scan_task_last_success_timestamp_seconds{${FILTER}})`, { instant: true, table: true }],
+              [`min by (account, task_id) (aliyun_sas_scan_task_poll_success{${FILTER}})`, { instant: true, table: true }],
             ),
             [
               { id: 'merge', options: {} },
-              organize(['Time', 'Value #A', 'Value #B'], ['task_id', 'task_name', 'status', 'Value #C', 'Value #D', 'Value #E', 'Value #F'], {
+              organize(['Time', 'Value #A', 'Value #B'], ['account', 'task_id', 'task_name', 'status', 'Value #C', 'Value #D', 'Value #E', 'Value #F'], {
+                account: 'Account',
                 task_id: 'Task ID',
                 task_name: 'Name',
                 status: 'Status',
@@ -358,11 +426,12 @@ export function rows(): RowSpec[] {
             'Targets of failed tasks',
             'Servers (uuid) and server groups (groupId) of the tasks whose status is failed: these were not fully scanned. Each raises AliyunSasScanTaskFailed.',
             queries([
-              `max by (task_id, task_name, target_type, target, target_name) (aliyun_sas:scan_task_target_status{${FILTER}, status="failed"})`,
+              `max by (account, task_id, task_name, target_type, target, target_name) (aliyun_sas:scan_task_target_status{${FILTER}, status="failed"})`,
               { instant: true, table: true },
             ]),
             [
-              organize(['Time', 'Value'], ['task_id', 'task_name', 'target_type', 'target', 'target_name'], {
+              organize(['Time', 'Value'], ['account', 'task_id', 'task_name', 'target_type', 'target', 'target_name'], {
+                account: 'Account',
                 task_id: 'Task ID',
                 task_name: 'Task name',
                 target_type: 'Type',
@@ -382,9 +451,9 @@ export function rows(): RowSpec[] {
           h: 9,
           panel: new statetimeline.PanelBuilder()
             .title('Task status')
-            .description('Status of each task over time. Gaps: the task was not configured, not polled successfully yet, or the exporter was down.')
+            .description('Status of each task (account, task ID, name) over time. Gaps: the task was not configured, not polled successfully yet, or the exporter was down.')
             .datasource(DATASOURCE)
-            .withTarget(query('A', `max by (task_id, task_name) (\n  ${STATUSES.map((s, i) => statusCode(s, i + 1)).join('\n  or ')}\n)`, { legend: '{{task_id}} {{task_name}}' }))
+            .withTarget(query('A', `max by (account, task_id, task_name) (\n  ${STATUSES.map((s, i) => statusCode(s, i + 1)).join('\n  or ')}\n)`, { legend: '{{account}} {{task_id}} {{task_name}}' }))
             .colorScheme(new dashboard.FieldColorBuilder().mode(dashboard.FieldColorModeId.Thresholds))
             .thresholds(thresholds(['text', null]))
             .mappings([valueMap(STATUSES.map((s, i) => [String(i + 1), s, STATUS_COLORS[s]]))])
@@ -431,9 +500,12 @@ export function rows(): RowSpec[] {
         {
           w: 6,
           h: 4,
-          panel: statPanel('API rate limit', 'Client-side request rate currently allowed (aliyun_sas_api_rate_limit_qps); lowered while the API throttles.', 'min(aliyun_sas_api_rate_limit_qps)', {
-            unit: 'reqps',
-          }),
+          panel: statPanel(
+            'API rate limit',
+            'Client-side request rate currently allowed (aliyun_sas_api_rate_limit_qps), the lowest over the selected accounts; lowered while the API throttles an account. Per account: the Accounts table.',
+            `min(aliyun_sas_api_rate_limit_qps{${ACCOUNT_FILTER}})`,
+            { unit: 'reqps' },
+          ),
         },
         {
           w: 8,
@@ -466,28 +538,41 @@ export function rows(): RowSpec[] {
           ),
         },
         {
-          w: 12,
+          w: 8,
           h: 8,
           panel: timeseriesPanel(
-            'API requests by code',
-            'Security Center API calls per second by outcome: OK, an API error code (NoPermission, Throttling.*, ...) or a transport class (timeout, network, ...). Retries count.',
-            queries(['sum by (code) (rate(aliyun_sas_api_requests_total[$__rate_interval]))', { legend: '{{code}}' }]),
+            'API requests by account and code',
+            'Security Center API calls per second by account and outcome: OK, an API error code (NoPermission, Throttling.*, ...) or a transport class (timeout, network, ...). Retries count; two replicas make twice the calls.',
+            queries([`sum by (account, code) (rate(aliyun_sas_api_requests_total{${ACCOUNT_FILTER}}[$__rate_interval]))`, { legend: '{{account}} {{code}}' }]),
             'reqps',
           ),
         },
         {
-          w: 12,
+          w: 8,
           h: 8,
           panel: timeseriesPanel(
             'API latency',
-            'Latency of Security Center API calls (failures included), from the aliyun_sas_api_request_duration_seconds histogram.',
+            'Latency of Security Center API calls of the selected accounts (failures included), from the aliyun_sas_api_request_duration_seconds histogram.',
             queries(
               ...['0.5', '0.9', '0.99'].map((q): [string, QueryOptions] => [
-                `histogram_quantile(${q}, sum by (le) (rate(aliyun_sas_api_request_duration_seconds_bucket[$__rate_interval])))`,
+                `histogram_quantile(${q}, sum by (le) (rate(aliyun_sas_api_request_duration_seconds_bucket{${ACCOUNT_FILTER}}[$__rate_interval])))`,
                 { legend: `p${Math.round(Number(q) * 100)}` },
               ]),
             ),
             's',
+          ),
+        },
+        {
+          w: 8,
+          h: 8,
+          panel: timeseriesPanel(
+            'API calls per poll cycle',
+            'API calls (retries included) made by the last poll cycle, per account (aliyun_sas_poll_cycle_api_calls), and tasks it polled (finished tasks are re-checked only every terminal_recheck_interval).',
+            queries(
+              [`max by (account) (aliyun_sas_poll_cycle_api_calls{${ACCOUNT_FILTER}})`, { legend: '{{account}} calls' }],
+              [`max by (account) (aliyun_sas_poll_cycle_tasks_polled{${ACCOUNT_FILTER}})`, { legend: '{{account}} tasks polled' }],
+            ),
+            'none',
           ),
         },
       ],

@@ -5,7 +5,7 @@
  *   and in the expectations of rules.test.yml, is RUNBOOK_BASE followed by
  *   the anchor of the alert's section of README.md;
  * - rules.yml as a prometheus-operator PrometheusRule, written to
- *   deploy/prometheus/prometheus-rule.yaml and deploy/kubernetes/prometheusrule.yaml
+ *   deploy/prometheus/prometheus-rule.yaml and deploy/kubernetes/base/prometheusrule.yaml
  *   (kustomize refuses files outside the kustomization's directory by
  *   default, so the copy lives there too).
  *
@@ -25,7 +25,7 @@ import { isMain, repoRoot } from '../lib/repo.js';
 export const RULES_FILE = 'deploy/prometheus/rules.yml';
 export const RULES_TEST_FILE = 'deploy/prometheus/rules.test.yml';
 /** Every file rendered from RULES_FILE, relative to the repository root. */
-export const PROMETHEUS_RULE_FILES = ['deploy/prometheus/prometheus-rule.yaml', 'deploy/kubernetes/prometheusrule.yaml'] as const;
+export const PROMETHEUS_RULE_FILES = ['deploy/prometheus/prometheus-rule.yaml', 'deploy/kubernetes/base/prometheusrule.yaml'] as const;
 
 export const PROMETHEUS_RULE_NAME = 'aliyun-sas-exporter';
 

@@ -3,6 +3,7 @@
  * the configuration file.
  */
 import { parseArgs } from 'node:util';
+import { parseDuration } from '../config/duration.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../log/logger.js';
 import { DEFAULT_CONFIG_FILE } from './packagePaths.js';
 
@@ -14,6 +15,8 @@ export interface Flags {
   enableLifecycle: boolean;
   watchConfig: boolean;
   maxRequests: number;
+  /** /-/ready answers 200 once every task was answered, or after this long at the latest. */
+  readyTimeoutMs: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
   /** Values that replace the configuration file's. */
@@ -40,6 +43,8 @@ Flags:
   --sas.endpoint=HOST[:PORT]  override the file's endpoint
   --sas.protocol=https|http   override the file's protocol
   --poll.schedule=CRON        override the file's schedule
+  --poll.ready-timeout=DUR    ready once every task was answered once, or after this
+                              long at the latest (default: 1m)
   --log.level=LEVEL           debug, info, warn, error (default: info)
   --log.format=FORMAT         logfmt, json (default: logfmt)
   --version                   print the version and exit
@@ -74,6 +79,7 @@ export function parseFlags(argv: readonly string[]): Flags {
         'sas.endpoint': { type: 'string' },
         'sas.protocol': { type: 'string' },
         'poll.schedule': { type: 'string' },
+        'poll.ready-timeout': { type: 'string' },
         'log.level': { type: 'string' },
         'log.format': { type: 'string' },
         version: { type: 'boolean' },
@@ -99,6 +105,8 @@ export function parseFlags(argv: readonly string[]): Flags {
   if (v['sas.endpoint'] !== undefined) overrides.endpoint = v['sas.endpoint'];
   if (v['sas.protocol'] !== undefined) overrides.protocol = v['sas.protocol'];
   if (v['poll.schedule'] !== undefined) overrides.schedule = v['poll.schedule'];
+  const readyTimeoutMs = parseDuration(v['poll.ready-timeout'] ?? '1m');
+  if (readyTimeoutMs === undefined) throw new FlagError(`--poll.ready-timeout: "${v['poll.ready-timeout']}" is not a duration such as 30s or 5m`);
   return {
     configFile: v['config.file'] ?? DEFAULT_CONFIG_FILE,
     listenAddress: v['web.listen-address'] ?? ':9717',
@@ -107,6 +115,7 @@ export function parseFlags(argv: readonly string[]): Flags {
     enableLifecycle: v['web.enable-lifecycle'] ?? false,
     watchConfig: v['config.watch'] ?? true,
     maxRequests,
+    readyTimeoutMs,
     logLevel,
     logFormat,
     overrides,

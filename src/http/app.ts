@@ -26,6 +26,8 @@ export interface AppDeps {
   self: SelfMetrics;
   logger: Logger;
   isReady: () => boolean;
+  /** Why not ready yet, for the 503 answer of /-/ready. */
+  notReadyReason?: () => string;
   /** Set when the lifecycle API is enabled (--web.enable-lifecycle). */
   reload?: () => Promise<ReloadOutcome>;
   /** Basic-auth guard for the telemetry path, the reload path and the landing page, when configured. */
@@ -58,7 +60,7 @@ export function landingPage(telemetryPath: string): string {
 <ul>
 <li><a href="${p}">${p}</a> metrics</li>
 <li><a href="/-/healthy">/-/healthy</a> liveness</li>
-<li><a href="/-/ready">/-/ready</a> readiness (after the first poll cycle)</li>
+<li><a href="/-/ready">/-/ready</a> readiness (once every task was answered, or after the ready timeout)</li>
 </ul>
 </body></html>
 `;
@@ -205,7 +207,7 @@ function buildApp(deps: AppDeps, shared: Shared): express.Express {
 
   app.all('/-/ready', only(['GET', 'HEAD']), (_req, res) => {
     if (deps.isReady()) res.status(200).type('text/plain').send('Ready\n');
-    else res.status(503).type('text/plain').send('Not ready: the first poll cycle has not finished\n');
+    else res.status(503).type('text/plain').send(`Not ready: ${deps.notReadyReason?.() ?? 'the first poll cycle has not finished'}\n`);
   });
 
   app.all('/-/reload', only(['POST', 'PUT']), guard, async (_req, res) => {

@@ -19,6 +19,7 @@ export interface HttpOptions {
   readonly cache: ExpositionCache;
   readonly self: SelfMetrics;
   readonly isReady: () => boolean;
+  readonly notReadyReason?: () => string;
   /** Set when the lifecycle API is enabled. */
   readonly reload?: () => Promise<ReloadOutcome>;
   /** The web configuration in force, read per request (a reload swaps it). */
@@ -36,6 +37,7 @@ export function startHttp(o: HttpOptions): Promise<ServingHandle> {
     self: o.self,
     logger: o.logger,
     isReady: o.isReady,
+    notReadyReason: o.notReadyReason,
     reload: o.reload,
     auth: basicAuthMiddleware(() => web()?.basicAuthUsers, { logger: o.logger, onDenied: (reason) => o.self.authDenied(reason) }),
     headers: () => web()?.headers ?? {},

@@ -64,6 +64,7 @@ export class SelfMetrics implements PollObserver {
   private readonly cycleCalls;
   private readonly cycleTasks;
   private readonly tasks;
+  private readonly tasksAnswered;
   private readonly accountInfo;
   private readonly reloadOk;
   private readonly reloadTime;
@@ -90,6 +91,7 @@ export class SelfMetrics implements PollObserver {
     this.cycleCalls = new client.Gauge({ name: 'aliyun_sas_poll_cycle_api_calls', help: 'API calls made by the last poll cycle, retries included.', labelNames: acct(), registers });
     this.cycleTasks = new client.Gauge({ name: 'aliyun_sas_poll_cycle_tasks_polled', help: 'Tasks polled by the last cycle (terminal tasks not due for a re-check are left out).', labelNames: acct(), registers });
     this.tasks = new client.Gauge({ name: 'aliyun_sas_tasks', help: 'Scan tasks in the configuration whose series are served.', labelNames: acct(), registers });
+    this.tasksAnswered = new client.Gauge({ name: 'aliyun_sas_tasks_answered', help: 'Scan tasks answered at least once (successfully or not) since they were configured: below aliyun_sas_tasks while a first cycle is under way.', labelNames: acct(), registers });
     this.accountInfo = this.accountLabel
       ? new client.Gauge({ name: 'aliyun_sas_account_info', help: 'A configured Alibaba Cloud account, with its API endpoint and region. Always 1.', labelNames: ['account', 'endpoint', 'region'] as const, registers })
       : undefined;
@@ -204,12 +206,18 @@ export class SelfMetrics implements PollObserver {
 
   /** Task counts of the snapshot now served (so a scrape never shows one configuration's count beside another's series). */
   tasksServed(snapshot: Snapshot): void {
+    const answered = (a: Snapshot['accounts'][number]) => a.tasks.reduce((n, t) => n + (t.lastPollOk === undefined ? 0 : 1), 0);
     if (!this.accountLabel) {
       this.tasks.set(snapshot.accounts.reduce((n, a) => n + a.tasks.length, 0));
+      this.tasksAnswered.set(snapshot.accounts.reduce((n, a) => n + answered(a), 0));
       return;
     }
     this.tasks.reset();
-    for (const a of snapshot.accounts) this.tasks.set({ account: a.name }, a.tasks.length);
+    this.tasksAnswered.reset();
+    for (const a of snapshot.accounts) {
+      this.tasks.set({ account: a.name }, a.tasks.length);
+      this.tasksAnswered.set({ account: a.name }, answered(a));
+    }
   }
 
   configLoaded(ok: boolean, at: number): void {

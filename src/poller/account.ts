@@ -27,6 +27,8 @@ export interface AccountPollerDeps {
   readonly deadline: () => number;
   /** Called when a cycle of this account ended (its results are in snapshot()). */
   readonly cycleEnded: () => void;
+  /** Called whenever a result was applied, during a cycle: the poller publishes at a bounded rate. */
+  readonly changed: () => void;
   readonly now: () => number;
   readonly random: () => number;
   readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -70,10 +72,6 @@ export class AccountPoller {
     this.limiter.onRateChange((qps) => deps.observer.rateLimitChanged(qps));
     deps.observer.rateLimitChanged(settings.rateLimit.qps);
     this.configure(settings, source);
-  }
-
-  get name(): string {
-    return this.settings.name;
   }
 
   /**
@@ -167,17 +165,9 @@ export class AccountPoller {
     return p;
   }
 
-  has(taskId: string): boolean {
-    return this.states.has(taskId);
-  }
-
   /** Tasks due at `now`, in configuration order (terminal ones only at their re-check interval). */
-  due(now: number): string[] {
+  private due(now: number): string[] {
     return this.order.filter((id) => isDue(this.states.get(id)!, now, this.settings.terminalRecheckIntervalMs));
-  }
-
-  get taskCount(): number {
-    return this.order.length;
   }
 
   /** The account's part of a snapshot: the same array as long as nothing changed. */
@@ -214,6 +204,7 @@ export class AccountPoller {
       const next = await pollLatestScan(prev, { config: cfg, source: source as VirusScanSource, budget, recheckIntervalMs: this.settings.terminalRecheckIntervalMs, logger: this.deps.logger });
       this.logScan(prev, next);
       this.latestScan = next;
+      this.deps.changed();
     } catch (err) {
       if (err instanceof AbortedError) return;
       throw err;
@@ -240,6 +231,7 @@ export class AccountPoller {
     this.logResult(prev, result);
     this.states.set(id, applyResult(prev, result, this.deps.now()));
     this.tasksCache = undefined;
+    this.deps.changed();
   }
 
   private logResult(prev: TaskState, result: SasResult): void {

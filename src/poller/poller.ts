@@ -3,8 +3,13 @@
  * cycle in every account, each with its own client, rate limit and
  * concurrency, all bound by the same deadline (the next tick). An account
  * whose cycle still runs at a tick skips that tick alone: a throttled or
- * hanging account never holds back another. Publishes an immutable snapshot
- * whenever an account's cycle ends, and on every reload.
+ * hanging account never holds back another.
+ *
+ * Publishes an immutable snapshot as answers arrive, at most once per
+ * `publishIntervalMs` while cycles run, at once when an account's cycle
+ * ends, and on every reload: a task that failed early in a long,
+ * rate-limited cycle is on /metrics a second later, not at the cycle's end.
+ * Each task's state is replaced whole, so a snapshot never holds half a task.
  */
 import type { AccountConfig, ExporterConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
@@ -32,7 +37,12 @@ export interface PollerDeps {
   now?: () => number;
   random?: () => number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Least time between two snapshots published during cycles (default 1000 ms). */
+  publishIntervalMs?: number;
 }
+
+/** The default of PollerDeps.publishIntervalMs. */
+export const PUBLISH_INTERVAL_MS = 1000;
 
 export interface ConfigureResult {
   /** Task IDs added, as `account/id` in the multi-account form, `id` otherwise. */
@@ -62,8 +72,13 @@ export class Poller {
   private stopped = false;
   /** Set once every account present at the start finished its first cycle; stays set. */
   private wasReady = false;
+  private readonly publishIntervalMs: number;
+  /** performance.now() of the last publication, and the publication waiting for its turn. */
+  private lastPublishAt = -Infinity;
+  private publishTimer: NodeJS.Timeout | undefined;
 
   constructor(deps: PollerDeps) {
+    this.publishIntervalMs = deps.publishIntervalMs ?? PUBLISH_INTERVAL_MS;
     this.logger = deps.logger;
     this.observer = deps.observer ?? nullObserver;
     this.tickerFactory = deps.ticker ?? cronTicker;
@@ -163,6 +178,8 @@ export class Poller {
     this.stopped = true;
     this.ticker?.stop();
     this.ticker = undefined;
+    clearTimeout(this.publishTimer);
+    this.publishTimer = undefined;
     await Promise.all([...this.accounts.values()].map((a) => a.close(graceMs)));
   }
 
@@ -183,6 +200,7 @@ export class Poller {
       sleep: this.sleep,
       deadline: () => (this.ticker ? this.ticker.nextTickAt() : this.now() + 3_600_000),
       cycleEnded: () => this.publish(),
+      changed: () => this.changed(),
     });
   }
 
@@ -190,7 +208,25 @@ export class Poller {
     for (const a of this.accounts.values()) a.tick();
   }
 
+  /** New results arrived: published now if the last publication is old enough, else at its turn. */
+  private changed(): void {
+    if (this.publishTimer) return;
+    const wait = this.lastPublishAt + this.publishIntervalMs - performance.now();
+    if (wait <= 0) {
+      this.publish();
+      return;
+    }
+    this.publishTimer = setTimeout(() => {
+      this.publishTimer = undefined;
+      this.publish();
+    }, wait);
+    this.publishTimer.unref();
+  }
+
   private publish(): void {
+    clearTimeout(this.publishTimer);
+    this.publishTimer = undefined;
+    this.lastPublishAt = performance.now();
     const accounts = [...this.accounts.values()].map((a) => a.snapshot());
     this.snap = Object.freeze({ generation: this.snap.generation + 1, createdAt: this.now(), multiAccount: this.settings?.multiAccount ?? false, accounts: Object.freeze(accounts) });
     for (const l of this.listeners) l(this.snap);

@@ -33,6 +33,13 @@
  * - `VerifyClientCertIfGiven` / `RequireAndVerifyClientCert` need a client CA
  *   (the toolkit would fall back to the system's public roots);
  * - `rate_limit` is not supported and is rejected rather than ignored.
+ *
+ * And two of behaviour, documented in the README ("Securing /metrics"):
+ * - with `basic_auth_users`, `/-/healthy` and `/-/ready` stay open (the
+ *   toolkit guards every path): probes can send no secret;
+ * - certificate, key and CA files are read when they change on disk (the
+ *   watch of the configuration files), not at every handshake as the
+ *   toolkit's GetCertificate does: Node takes them as a TLS context.
  */
 import path from 'node:path';
 import { z } from 'zod';

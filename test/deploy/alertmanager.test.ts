@@ -1,7 +1,8 @@
 /**
  * deploy/alertmanager/alertmanager.yml: valid for amtool, routes every alert
- * of rules.yml by severity, and inhibits per-task alerts while the exporter
- * is down (checked on a real Alertmanager).
+ * of rules.yml by severity, groups per (account, task) and inhibits the
+ * NoPermission symptoms of an account whose permission is missing (checked
+ * on a real Alertmanager).
  */
 import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
@@ -29,16 +30,18 @@ describe('alertmanager.yml content', () => {
     receivers: { name: string; webhook_configs?: { url: string }[] }[];
   };
 
-  it('groups by alertname and task_id', () => {
-    expect(cfg.route.group_by).toEqual(['alertname', 'task_id']);
+  it('groups by alertname, account and task_id (a task is (account, task_id))', () => {
+    expect(cfg.route.group_by).toEqual(['alertname', 'account', 'task_id']);
   });
 
-  it('inhibits alerts with a task_id while AliyunSasExporterDown fires for the same exporter', () => {
-    expect(cfg.inhibit_rules).toContainEqual({
-      source_matchers: ['alertname="AliyunSasExporterDown"'],
-      target_matchers: ['task_id=~".+"'],
-      equal: ['job', 'instance'],
-    });
+  it('inhibits the NoPermission poll failures of the account AliyunSasPermissionDenied fires for, and nothing by exporter instance', () => {
+    expect(cfg.inhibit_rules).toEqual([
+      {
+        source_matchers: ['alertname="AliyunSasPermissionDenied"'],
+        target_matchers: ['alertname="AliyunSasScanTaskPollFailing"', 'code="NoPermission"'],
+        equal: ['job', 'account'],
+      },
+    ]);
   });
 
   it('has webhook receivers with placeholder URLs only', () => {
@@ -90,7 +93,7 @@ describe.skipIf(amGate.skip)('inhibition on a real Alertmanager', () => {
     await new Promise<void>((r) => (hook ? hook.close(() => r()) : r()));
   });
 
-  it('suppresses the down exporter’s task alerts only', async () => {
+  it('suppresses the NoPermission poll failures of the denied account only; a replica down suppresses nothing', async () => {
     amGate.path('alertmanager');
     hook = createServer((req, res) => {
       req.resume();
@@ -102,34 +105,48 @@ describe.skipIf(amGate.skip)('inhibition on a real Alertmanager', () => {
     am = await startAlertmanager({ config: configText.replace(/https:\/\/[a-z.]+\.invalid\/[^\s]*/g, local) });
 
     const job = 'aliyun-sas-exporter';
-    const a = 'exporter-a:9717';
-    const b = 'exporter-b:9717';
+    const single = 'aliyun-sas-exporter-single';
+    const action = 'DescribeScanTaskProgress';
+    // Task and account alerts as the rules make them: merged across replicas, without instance.
     await am.postAlerts([
-      { labels: { alertname: 'AliyunSasExporterDown', severity: 'critical', job, instance: a } },
-      { labels: { alertname: 'AliyunSasScanTaskFailed', severity: 'warning', job, instance: a, task_id: '1001', target: 'srv-a' } },
-      { labels: { alertname: 'AliyunSasScanTaskFailed', severity: 'warning', job, instance: b, task_id: '1001', target: 'srv-a' } },
-      { labels: { alertname: 'AliyunSasConfigReloadFailed', severity: 'warning', job, instance: a } },
-      { labels: { alertname: 'AliyunSasPermissionDenied', severity: 'critical', job, instance: b, action: 'DescribeScanTaskProgress', code: 'NoPermission' } },
-      { labels: { alertname: 'AliyunSasScanTaskPollFailing', severity: 'warning', job, instance: b, task_id: '1002', class: 'api', code: 'NoPermission' } },
-      { labels: { alertname: 'AliyunSasScanTaskPollFailing', severity: 'warning', job, instance: b, task_id: '1003', class: 'timeout', code: 'timeout' } },
+      { labels: { alertname: 'AliyunSasExporterDown', severity: 'critical', job, instance: 'exporter-a:9717' } },
+      { labels: { alertname: 'AliyunSasScanTaskFailed', severity: 'warning', job, account: 'prod', task_id: '1001', target: 'srv-a' } },
+      { labels: { alertname: 'AliyunSasScanTaskFailed', severity: 'warning', job, account: 'staging', task_id: '1001', target: 'srv-a' } },
+      { labels: { alertname: 'AliyunSasPermissionDenied', severity: 'critical', job, account: 'prod', action, code: 'NoPermission' } },
+      { labels: { alertname: 'AliyunSasScanTaskPollFailing', severity: 'warning', job, account: 'prod', task_id: '1002', class: 'api', code: 'NoPermission' } },
+      { labels: { alertname: 'AliyunSasScanTaskPollFailing', severity: 'warning', job, account: 'prod', task_id: '1003', class: 'timeout', code: 'timeout' } },
+      { labels: { alertname: 'AliyunSasScanTaskPollFailing', severity: 'warning', job, account: 'staging', task_id: '1002', class: 'api', code: 'NoPermission' } },
+      // The single-account form: no account label on either side.
+      { labels: { alertname: 'AliyunSasPermissionDenied', severity: 'critical', job: single, action, code: 'NoPermission' } },
+      { labels: { alertname: 'AliyunSasScanTaskPollFailing', severity: 'warning', job: single, task_id: '1002', class: 'api', code: 'NoPermission' } },
     ]);
 
-    const key = (l: Record<string, string>) => `${l.alertname} ${l.instance} ${l.task_id ?? '-'}`;
+    const key = (l: Record<string, string>) => `${l.alertname} ${l.job === single ? '(single)' : (l.account ?? l.instance)} ${l.task_id ?? '-'}`;
     let states: Record<string, string> = {};
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       states = Object.fromEntries((await am.alerts()).map((x) => [key(x.labels), x.status.state]));
-      if (Object.keys(states).length === 7 && !Object.values(states).includes('unprocessed')) break;
+      if (Object.keys(states).length === 9 && !Object.values(states).includes('unprocessed')) break;
       await new Promise((r) => setTimeout(r, 200));
     }
     expect(states).toEqual({
-      [`AliyunSasExporterDown ${a} -`]: 'active',
-      [`AliyunSasScanTaskFailed ${a} 1001`]: 'suppressed',
-      [`AliyunSasScanTaskFailed ${b} 1001`]: 'active',
-      [`AliyunSasConfigReloadFailed ${a} -`]: 'active',
-      [`AliyunSasPermissionDenied ${b} -`]: 'active',
-      [`AliyunSasScanTaskPollFailing ${b} 1002`]: 'suppressed',
-      [`AliyunSasScanTaskPollFailing ${b} 1003`]: 'active',
+      'AliyunSasExporterDown exporter-a:9717 -': 'active',
+      'AliyunSasScanTaskFailed prod 1001': 'active',
+      'AliyunSasScanTaskFailed staging 1001': 'active',
+      'AliyunSasPermissionDenied prod -': 'active',
+      'AliyunSasScanTaskPollFailing prod 1002': 'suppressed',
+      'AliyunSasScanTaskPollFailing prod 1003': 'active',
+      'AliyunSasScanTaskPollFailing staging 1002': 'active',
+      'AliyunSasPermissionDenied (single) -': 'active',
+      'AliyunSasScanTaskPollFailing (single) 1002': 'suppressed',
     });
+
+    // The same task ID in two accounts is two notification groups.
+    const groups = (await (await fetch(`${am.url}/api/v2/alerts/groups`)).json()) as { labels: Record<string, string> }[];
+    const failedGroups = groups.filter((g) => g.labels.alertname === 'AliyunSasScanTaskFailed').map((g) => g.labels);
+    expect(failedGroups.sort((a, b) => (a.account ?? '').localeCompare(b.account ?? ''))).toEqual([
+      { alertname: 'AliyunSasScanTaskFailed', account: 'prod', task_id: '1001' },
+      { alertname: 'AliyunSasScanTaskFailed', account: 'staging', task_id: '1001' },
+    ]);
   }, 60_000);
 });

@@ -1,10 +1,13 @@
 /**
- * deploy/kubernetes: every manifest parses and validates against the
- * Kubernetes schemas, and ports, probe paths, names, selectors and the
- * security context agree with the exporter's defaults and with each other.
- * The kustomize base, and every overlay under deploy/kubernetes/overlays/,
- * is rendered with a real kustomize; the rendered objects are validated
- * against the schemas and their references checked.
+ * deploy/kubernetes: every manifest of the base (base/) parses and validates
+ * against the Kubernetes schemas, and ports, probe paths, names, selectors
+ * and the security context agree with the exporter's defaults and with each
+ * other. deploy/kubernetes itself (the base, as `kubectl apply -k
+ * deploy/kubernetes` applies it), and every overlay under
+ * deploy/kubernetes/overlays/, is rendered with a real kustomize; the
+ * rendered objects are validated against the schemas and their references
+ * checked, and the exporter configurations they mount are parsed by the
+ * exporter's own loader.
  *
  * What the schema check covers, and what not: test/support/kubernetes.ts.
  * Outside CI a missing renderer skips the render with a printed reason; with
@@ -20,11 +23,14 @@ import { findKustomize, kustomizeTargets, mountedConfigs, referenceProblems, sch
 import { toolGate } from '../support/prometheus.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
-const dir = path.join(root, 'deploy/kubernetes');
+/** What `kubectl apply -k` takes: the base, and the overlays under it. */
+const kubernetesDir = path.join(root, 'deploy/kubernetes');
+/** The base's manifests. */
+const dir = path.join(kubernetesDir, 'base');
 
 /** Exporter defaults (README / src/cli/flags.ts). */
 const EXPORTER = { port: 9717, metricsPath: '/metrics', healthy: '/-/healthy', ready: '/-/ready', configFile: '/app/config/exporter.yaml' };
-/** The job label the alerts and the dashboard expect (prometheus-operator takes it from the Service name). */
+/** The job label the alerts and the dashboard expect (prometheus-operator takes it from the Service label the ServiceMonitor's jobLabel names). */
 const JOB = 'aliyun-sas-exporter';
 
 interface Doc {
@@ -150,11 +156,12 @@ describe('Deployment', () => {
 });
 
 describe('Service and ServiceMonitor', () => {
-  it('the Service is named after the Prometheus job the alerts use', () => {
-    expect(service.metadata.name).toBe(JOB);
+  it('the targets get the Prometheus job the alerts use from a Service label, whatever the Service is called', () => {
     const rules = readFileSync(path.join(root, 'deploy/prometheus/rules.yml'), 'utf8');
     expect(rules).toContain(`up{job="${JOB}"}`);
-    expect(serviceMonitor.spec.jobLabel, 'jobLabel would change the job label').toBeUndefined();
+    expect(serviceMonitor.spec.jobLabel).toBe('app.kubernetes.io/name');
+    expect(service.metadata.labels[serviceMonitor.spec.jobLabel]).toBe(JOB);
+    expect(service.metadata.name).toBe(JOB);
   });
 
   it('the Service selects the pods and forwards its http-metrics port to the container port', () => {
@@ -194,6 +201,18 @@ describe('Secret example', () => {
   });
 });
 
+describe('deploy/kubernetes', () => {
+  it('applies the base as it is; overlays build on base/ (kustomize refuses a base holding the overlay)', () => {
+    const top = parse(readFileSync(path.join(kubernetesDir, 'kustomization.yaml'), 'utf8')) as Obj;
+    expect(top.resources).toEqual(['base']);
+    expect(Object.keys(top).sort()).toEqual(['apiVersion', 'kind', 'resources']);
+    for (const t of kustomizeTargets(kubernetesDir).slice(1)) {
+      const text = readFileSync(path.join(t.dir, 'kustomization.yaml'), 'utf8');
+      expect(text, t.name).not.toMatch(/^\s*-\s*\.\.\/\.\.\/?\s*$/m);
+    }
+  });
+});
+
 describe('Kubernetes schemas', () => {
   it('every manifest validates (Kubernetes 1.27 and prometheus-operator CRD schemas)', async () => {
     const errors: string[] = [];
@@ -211,17 +230,18 @@ describe('Kubernetes schemas', () => {
     expect((await schemaErrors({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } })).join()).toMatch(/no schema known/);
   });
 
-  it('finds the base and every overlay with a kustomization', () => {
+  it('finds deploy/kubernetes and every overlay with a kustomization', () => {
     const fixture = mkdtempSync(path.join(tmpdir(), 'kustomize-targets-'));
     try {
       for (const o of ['b-group', 'a-group', 'notes']) mkdirSync(path.join(fixture, 'overlays', o), { recursive: true });
-      writeFileSync(path.join(fixture, 'overlays/a-group/kustomization.yaml'), 'resources: [../..]\n');
-      writeFileSync(path.join(fixture, 'overlays/b-group/kustomization.yaml'), 'resources: [../..]\n');
-      expect(kustomizeTargets(fixture).map((t) => t.name)).toEqual(['base', 'overlays/a-group', 'overlays/b-group']);
+      writeFileSync(path.join(fixture, 'overlays/a-group/kustomization.yaml'), 'resources: [../../base]\n');
+      writeFileSync(path.join(fixture, 'overlays/b-group/kustomization.yaml'), 'resources: [../../base]\n');
+      expect(kustomizeTargets(fixture).map((t) => t.name)).toEqual(['default', 'overlays/a-group', 'overlays/b-group']);
     } finally {
       rmSync(fixture, { recursive: true, force: true });
     }
-    expect(kustomizeTargets(dir)[0]).toEqual({ name: 'base', dir });
+    expect(kustomizeTargets(kubernetesDir)[0]).toEqual({ name: 'default', dir: kubernetesDir });
+    expect(kustomizeTargets(kubernetesDir).map((t) => t.name)).toContain('overlays/account-groups');
   });
 });
 
@@ -229,7 +249,7 @@ const found = findKustomize();
 const required = toolGate([]).required;
 const skipRender = !found.renderer && !required;
 if (!found.renderer) console.warn(`[kubernetes.test] ${required ? 'FAILING (CI)' : 'skipping'} the kustomize render: ${found.reason}`);
-const targets = kustomizeTargets(dir);
+const targets = kustomizeTargets(kubernetesDir);
 
 /** The renderer, or a failure saying why there is none (reached only in CI: elsewhere the tests skip). */
 function renderer() {
@@ -262,7 +282,56 @@ describe.skipIf(skipRender).each(targets)('kustomize render: $name', ({ name, di
     }
   });
 
-  if (name === 'base') {
+  it('loads the rules once, and scrapes every exporter under the job the alerts use', () => {
+    const objs = render();
+    expect(objs.filter((o) => o.kind === 'PrometheusRule').map((o) => o.metadata.name)).toEqual(['aliyun-sas-exporter']);
+    for (const m of objs.filter((o) => o.kind === 'ServiceMonitor')) {
+      const svc = objs.find((o) => o.kind === 'Service' && Object.entries(m.spec.selector.matchLabels as Record<string, string>).every(([k, v]) => o.metadata.labels?.[k] === v))!;
+      expect(m.spec.jobLabel, m.metadata.name).toBe('app.kubernetes.io/name');
+      expect(svc.metadata.labels[m.spec.jobLabel], m.metadata.name).toBe(JOB);
+    }
+  });
+
+  it('several exporters in one render poll different accounts (names unique across them), each in the accounts form', () => {
+    const configs = mountedConfigs(render(), EXPORTER.configFile).map((c) => ({ ...c, cfg: parseConfig(c.text!, c.file) }));
+    if (configs.length < 2) return;
+    for (const c of configs) expect(c.cfg.multiAccount, `${c.deployment}: the alerts of several exporters tell them apart by account`).toBe(true);
+    const names = configs.flatMap((c) => c.cfg.accounts.map((a) => a.name));
+    expect(new Set(names).size, names.join(', ')).toBe(names.length);
+  });
+
+  if (name === 'overlays/account-groups') {
+    it('the example: two account groups, each its own Deployment, ServiceAccount and credentials; platform highly available', () => {
+      const objs = render();
+      const deployments = Object.fromEntries(objs.filter((o) => o.kind === 'Deployment').map((d) => [d.metadata.name as string, d]));
+      expect(Object.keys(deployments).sort()).toEqual(['aliyun-sas-exporter-finance', 'aliyun-sas-exporter-platform']);
+      const finance = deployments['aliyun-sas-exporter-finance']!;
+      const platform = deployments['aliyun-sas-exporter-platform']!;
+      expect(finance.spec.replicas).toBe(1);
+      expect(platform.spec.replicas).toBe(2);
+      // Every account's key pair comes from the environment variables its configuration names, from the group's own Secret.
+      const configs = Object.fromEntries(mountedConfigs(objs, EXPORTER.configFile).map((c) => [c.deployment, parseConfig(c.text!, c.file)]));
+      const env = (finance.spec.template.spec.containers[0].env as Obj[]).map((e) => [e.name, e.valueFrom.secretKeyRef.name]);
+      const named = configs['aliyun-sas-exporter-finance']!.accounts.flatMap((a) => [a.credentials?.env?.accessKeyId, a.credentials?.env?.accessKeySecret]);
+      expect(env.map(([n]) => n).sort()).toEqual([...named].sort());
+      expect(new Set(env.map(([, secret]) => secret))).toEqual(new Set(['aliyun-sas-exporter-finance-credentials']));
+      // RRSA: no AccessKey in the pod; the pod's role assumes each account's role.
+      expect(platform.spec.template.spec.containers[0].env).toBeUndefined();
+      expect(configs['aliyun-sas-exporter-platform']!.accounts.every((a) => a.credentials?.role !== undefined)).toBe(true);
+      const sa = objs.find((o) => o.kind === 'ServiceAccount' && o.metadata.name === platform.spec.template.spec.serviceAccountName)!;
+      expect(sa.metadata.annotations['pod-identity.alibabacloud.com/role-name']).toBeTruthy();
+      expect(new Set(Object.values(deployments).map((d) => d.spec.template.spec.serviceAccountName)).size).toBe(2);
+      // HA: a disruption budget keeps one replica, spread over nodes.
+      const pdb = objs.find((o) => o.kind === 'PodDisruptionBudget')!;
+      expect(pdb.spec.minAvailable).toBe(1);
+      expect(pdb.spec.selector.matchLabels['app.kubernetes.io/instance']).toBe('platform');
+      expect(platform.spec.template.spec.topologySpreadConstraints[0].labelSelector.matchLabels).toEqual(
+        Object.fromEntries(Object.entries(platform.spec.selector.matchLabels as Record<string, string>).filter(([k]) => k !== 'app.kubernetes.io/component')),
+      );
+    });
+  }
+
+  if (name === 'default') {
     it('holds the expected objects, with the common labels on every one and selectors left alone', () => {
       const objs = render();
       expect(objs.map((o) => o.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'PrometheusRule', 'Service', 'ServiceAccount', 'ServiceMonitor']);

@@ -179,8 +179,8 @@ describe('npm package: pack, global install, run from anywhere', () => {
       }
       timings.demo_ready_ms = Date.now() - started;
       const samples = parseExposition(await (await fetch(`${base}/metrics`)).text());
-      const tasks = (parse(readFileSync(path.join(installed, 'config/exporter.yaml'), 'utf8')) as { tasks: unknown[] }).tasks;
-      expect(select(samples, 'aliyun_sas_scan_task_info')).toHaveLength(tasks.length);
+      const demo = parse(readFileSync(path.join(installed, 'config/exporter.yaml'), 'utf8')) as { accounts: { tasks: unknown[] }[] };
+      expect(select(samples, 'aliyun_sas_scan_task_info')).toHaveLength(demo.accounts.reduce((n, a) => n + a.tasks.length, 0));
       expect(select(samples, 'aliyun_sas_scan_task_status').length).toBeGreaterThan(0);
       expect(output).toContain(`msg="configuration loaded" file=${path.join(installed, 'config', 'exporter.yaml')} `);
       expect(output).toContain(path.join(installed, 'config', 'demo-scenario.yaml'));

@@ -42,6 +42,9 @@ const rules = groups.flatMap((g) => g.rules);
 const alerts = rules.filter((r) => r.alert);
 const records = rules.filter((r) => r.record);
 
+/** Alerts about one exporter process: per instance, never merged across replicas. */
+const PER_INSTANCE_ALERTS = ['AliyunSasExporterDown', 'AliyunSasNoSuccessfulPollCycle', 'AliyunSasConfigReloadFailed'];
+
 const EXPECTED_ALERTS = [
   'AliyunSasScanTaskFailed',
   'AliyunSasScanTaskStuck',
@@ -79,6 +82,36 @@ describe('rules.yml content', () => {
 
   it('joins per exporter, never on task_id alone', () => {
     for (const r of rules) expect(r.expr, r.alert ?? r.record).not.toMatch(/on\s*\(\s*task_id\s*\)/);
+  });
+
+  it('every join by task is by (account, task): on(job, instance, account, task_id)', () => {
+    const joins = rules.flatMap((r) => [...r.expr.matchAll(/\b(?:on|ignoring)\s*\(([^)]*)\)/g)].map((m) => ({ rule: r.alert ?? r.record, labels: m[1]!.split(',').map((l) => l.trim()) })));
+    const byTask = joins.filter((j) => j.labels.includes('task_id'));
+    expect(byTask.length).toBeGreaterThanOrEqual(6);
+    for (const j of byTask) expect(j.labels, j.rule).toEqual(['job', 'instance', 'account', 'task_id']);
+    // And no aggregation drops the account: `by (...)` would have to name it.
+    for (const r of rules) expect(r.expr, r.alert ?? r.record).not.toMatch(/\bby\s*\(/);
+  });
+
+  it('alerts about tasks and accounts give one alert for two replicas: max without (instance, pod)', () => {
+    for (const a of alerts) {
+      const name = a.alert as string;
+      if (PER_INSTANCE_ALERTS.includes(name)) expect(a.expr, name).not.toMatch(/without\s*\(\s*instance/);
+      else expect(a.expr.trimStart(), name).toMatch(/^max without \(instance, pod\) \(/);
+    }
+  });
+
+  it('AliyunSasScanTaskFailed has no `for:` (a failed task is final), and the comment says why', () => {
+    expect(alerts.find((a) => a.alert === 'AliyunSasScanTaskFailed')!.for).toBeUndefined();
+    expect(rulesText).toMatch(/No `for:`: `failed` is a terminal status/);
+  });
+
+  it('alerts that can carry an account name it in their summary and description, only when present', () => {
+    for (const a of alerts) {
+      const name = a.alert as string;
+      if (PER_INSTANCE_ALERTS.includes(name)) continue;
+      for (const k of ['summary', 'description'] as const) expect(a.annotations?.[k], `${name} ${k}`).toMatch(/\{\{ with \$labels\.account \}\}[^{]*\{\{ \. \}\}[^{]*\{\{ (?:end|else) \}\}/);
+    }
   });
 
   it('uses only metric names from the README', () => {
@@ -142,6 +175,28 @@ describe('rules.test.yml coverage', () => {
 
   it('tests every recording rule', () => {
     for (const r of records) expect(exprCases.some((c) => c.expr.includes(r.record as string)), r.record).toBe(true);
+  });
+
+  it('tests every task and account alert firing in both forms: without `account` and with it', () => {
+    for (const name of EXPECTED_ALERTS.filter((n) => !PER_INSTANCE_ALERTS.includes(n))) {
+      const fired = alertCases.filter((c) => c.alertname === name).flatMap((c) => (c.exp_alerts ?? []) as { exp_labels: Record<string, string> }[]);
+      expect(fired.some((e) => e.exp_labels.account === undefined), `${name} in the single-account form`).toBe(true);
+      expect(fired.some((e) => e.exp_labels.account !== undefined), `${name} in the accounts form`).toBe(true);
+      // Merged across replicas: no expected alert of these names has an instance or a pod.
+      for (const e of fired) expect(Object.keys(e.exp_labels), name).not.toEqual(expect.arrayContaining(['instance']));
+    }
+  });
+
+  it('has a two-replica case (series differing only by instance and pod) and a two-account case with a shared task ID', () => {
+    const all = (parse(read('deploy/prometheus/rules.test.yml')) as { tests: { input_series: { series: string }[] }[] }).tests;
+    const labelsOf = (s: string) => Object.fromEntries([...s.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    const ha = all.filter((t) => t.input_series.some((s) => labelsOf(s.series).pod !== undefined));
+    expect(ha.length).toBeGreaterThan(0);
+    const shared = all.filter((t) => {
+      const infos = t.input_series.filter((s) => s.series.startsWith('aliyun_sas_scan_task_info{')).map((s) => labelsOf(s.series));
+      return infos.some((a) => infos.some((b) => a.instance === b.instance && a.task_id === b.task_id && a.account !== undefined && b.account !== undefined && a.account !== b.account));
+    });
+    expect(shared.length).toBeGreaterThan(0);
   });
 });
 

@@ -45,7 +45,7 @@ async function nodeBootMs(): Promise<number> {
 describe('signals during start-up', () => {
   test('a SIGHUP 100 ms after spawn does not kill the exporter: it reloads once started', async () => {
     // 100 ms, or later on a machine so loaded that Node itself has not started by then.
-    const delay = Math.max(100, Math.round((await nodeBootMs()) * 1.5) + 20);
+    const delay = Math.max(100, Math.round((await nodeBootMs()) * 2.5) + 50);
     if (delay > 100) console.log(`SIGHUP sent ${delay} ms after spawn: this machine needs that long to start Node.js at all`);
     const scenario = await loadFixture('timeline');
     const rig = await Rig.start({ scenario, config: (endpoint) => exporterYaml({ endpoint, schedule: NEVER, tasks: ['1001'] }), waitFor: 'none' });

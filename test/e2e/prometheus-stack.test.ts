@@ -1,8 +1,11 @@
 /**
  * The Prometheus stack end to end, on loopback (what CI runs):
  *
- *   simulator (in-process, test/fixtures/scenarios/prometheus-stack.yaml)
- *     <- the BUILT exporter (child process, real SDK over HTTP, every second)
+ *   simulator (in-process, test/fixtures/scenarios/prometheus-stack.yaml:
+ *              two accounts, prod and staging, each with its own key pair)
+ *     <- the BUILT exporter (child process, real SDK over HTTP, every second,
+ *        in the accounts form: each account's key pair from the environment
+ *        variables its `credentials:` names)
  *     <- Prometheus, scraping every second with its default Accept header
  *        (OpenMetrics first), evaluating every second the SHIPPED rules
  *        (deploy/prometheus/rules.yml; in a temp copy where only the alerts'
@@ -10,7 +13,12 @@
  *     -> Alertmanager with the SHIPPED configuration (deploy/alertmanager/
  *        alertmanager.yml; receivers' URLs pointed at this test's webhook,
  *        group_wait/group_interval 1s)
- *     -> a node:http webhook in this test, recording every POST.
+ *     -> a node:http webhook in this test, recording every POST and when it came.
+ *
+ * The simulator's timeline is held at 0 until the whole chain is up, then
+ * started: the moment task 3001 of account prod turns Failed is known, and
+ * the test measures the alert latency from it to the webhook, against the
+ * floor of the intervals (poll schedule + scrape + evaluation + group_wait).
  *
  * A second Prometheus loads deploy/prometheus/rules.yml unmodified, scraping
  * the same exporter, to show the shipped file loads and every rule is healthy
@@ -29,7 +37,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMap, isSeq, parse, parseDocument, type YAMLMap } from 'yaml';
 import { panelQueries, resolveVariables } from '../../deploy/grafana/dashboard.js';
-import { DEMO_CREDENTIALS, loadScenarioFile, startSimulator, type Scenario, type SimulatorHandle } from '../../src/simulator/index.js';
+import { accountsOf, loadScenarioFile, settlesAtMs, startSimulator, type AccountSpec, type Scenario, type ScenarioTask, type SimulatorHandle } from '../../src/simulator/index.js';
 import { ExporterProcess, ROOT } from '../support/exporter.js';
 import { startAlertmanager, startPrometheus, toolGate, type AlertmanagerInstance, type PrometheusInstance, type Sample } from '../support/prometheus.js';
 
@@ -37,9 +45,25 @@ const JOB = 'aliyun-sas-exporter';
 const SHIPPED_RULES = path.join(ROOT, 'deploy/prometheus/rules.yml');
 const SHIPPED_ALERTMANAGER = path.join(ROOT, 'deploy/alertmanager/alertmanager.yml');
 const FIXTURE = path.join(ROOT, 'test/fixtures/scenarios/prometheus-stack.yaml');
-/** The task that fails (init 2s -> Processing 3s -> Failed). */
+/** The task that fails (init 2s -> Processing 3s -> Failed), in account prod; staging has a 3001 too, which succeeds. */
 const FAILING = '3001';
+const FAILING_ACCOUNT = 'prod';
 const BIG = '9007199254740993';
+
+/**
+ * The intervals of the chain, as configured below: the exporter's poll
+ * schedule, Prometheus' scrape and evaluation intervals, Alertmanager's
+ * group_wait. Their sum is the floor of the alert latency: the worst case of
+ * a failure seen just after a poll, polled just after a scrape, scraped just
+ * after an evaluation, and a new alert group waiting group_wait.
+ */
+const SCHEDULE = '*/1 * * * * *';
+const SCHEDULE_MS = 1_000;
+const SCRAPE_INTERVAL = '1s';
+const EVALUATION_INTERVAL = '1s';
+const GROUP_WAIT = '1s';
+/** The goal (issue: signal latency, measured): failed -> webhook within the floor plus this. */
+const LATENCY_SLACK_MS = 5_000;
 /** What Prometheus 2.42 sends when it scrapes (scrape.scrapeAcceptHeader). */
 const PROMETHEUS_ACCEPT = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
 
@@ -104,7 +128,7 @@ const withoutFor = (text: string): unknown => {
  * The shipped Alertmanager configuration, unchanged but for every receiver's
  * webhook URL (now `<webhook>/<receiver name>`) and the grouping delays (1s).
  */
-function alertmanagerConfigFor(text: string, webhook: string): string {
+function alertmanagerConfigFor(text: string, webhook: string, groupWait: string): string {
   const doc = parseDocument(text);
   const receivers = doc.get('receivers');
   if (!isSeq(receivers)) throw new Error('alertmanager.yml: no receivers');
@@ -119,7 +143,7 @@ function alertmanagerConfigFor(text: string, webhook: string): string {
   }
   const setDelays = (route: unknown) => {
     if (!isMap(route)) return;
-    if (route.has('group_wait') || route === doc.get('route')) route.set('group_wait', '1s');
+    if (route.has('group_wait') || route === doc.get('route')) route.set('group_wait', groupWait);
     if (route.has('group_interval') || route === doc.get('route')) route.set('group_interval', '1s');
     const sub = route.get('routes');
     if (isSeq(sub)) sub.items.forEach(setDelays);
@@ -140,20 +164,23 @@ interface WebhookAlert {
 }
 interface Notification {
   path: string;
+  /** Date.now() when the request began to arrive. */
+  receivedAt: number;
   body: { receiver: string; status: string; alerts: WebhookAlert[] };
 }
 
 function startWebhook(): Promise<{ server: Server; url: string; received: Notification[] }> {
   const received: Notification[] = [];
   const server = createServer((req, res) => {
+    const receivedAt = Date.now();
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       if (req.method === 'POST') {
         try {
-          received.push({ path: req.url ?? '', body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Notification['body'] });
+          received.push({ path: req.url ?? '', receivedAt, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Notification['body'] });
         } catch {
-          received.push({ path: req.url ?? '', body: { receiver: '<unparseable>', status: '', alerts: [] } });
+          received.push({ path: req.url ?? '', receivedAt, body: { receiver: '<unparseable>', status: '', alerts: [] } });
         }
       }
       res.writeHead(200).end();
@@ -168,23 +195,69 @@ function startWebhook(): Promise<{ server: Server; url: string; received: Notifi
   });
 }
 
-/** The exporter's environment: nothing ALIBABA_CLOUD_* / ALICLOUD_* from the runner, only the simulator's demo pair. */
-function exporterEnv(): Record<string, string | undefined> {
+/** The environment variables the exporter configuration names for an account's key pair. */
+const keyEnv = (account: string) => ({ id: `STACK_${account.toUpperCase()}_ACCESS_KEY_ID`, secret: `STACK_${account.toUpperCase()}_ACCESS_KEY_SECRET` });
+
+/** The exporter's environment: nothing ALIBABA_CLOUD_* / ALICLOUD_* from the runner, only each account's key pair under the names its configuration gives. */
+function exporterEnv(accounts: readonly AccountSpec[]): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = {};
   for (const k of Object.keys(process.env)) if (/^(ALIBABA_CLOUD_|ALICLOUD_)/i.test(k)) env[k] = undefined;
-  env.ALIBABA_CLOUD_ACCESS_KEY_ID = DEMO_CREDENTIALS.accessKeyId;
-  env.ALIBABA_CLOUD_ACCESS_KEY_SECRET = DEMO_CREDENTIALS.accessKeySecret;
+  for (const a of accounts) {
+    const pair = a.credentials[0]!;
+    env[keyEnv(a.name).id] = pair.accessKeyId;
+    env[keyEnv(a.name).secret] = pair.accessKeySecret;
+  }
   return env;
 }
 
-/** The scenario's final status of a task (the last timeline step holds forever). */
-const finalStatus = (scenario: Scenario, id: string) => scenario.tasks.find((t) => t.id === id)!.timeline.at(-1)!.status;
+/** The exporter's configuration: the accounts form, every account on the simulator. */
+function exporterConfig(accounts: readonly AccountSpec[], endpoint: string): string {
+  return [
+    `schedule: "${SCHEDULE}"`,
+    'accounts:',
+    ...accounts.flatMap((a) => [
+      `  - name: ${a.name}`,
+      `    endpoint: "${endpoint}"`,
+      '    protocol: http',
+      `    credentials: { access_key_id_env: ${keyEnv(a.name).id}, access_key_secret_env: ${keyEnv(a.name).secret} }`,
+      '    tasks:',
+      ...a.tasks.map((t) => `      - { id: "${t.id}", name: ${JSON.stringify(t.name)} }`),
+    ]),
+    '',
+  ].join('\n');
+}
 
-const TARGET_LABELS = ['task_id', 'task_name', 'target', 'target_name', 'target_type'] as const;
+/**
+ * The simulator's timeline clock, held at its start until release(): every
+ * task stays in its first step while the stack comes up, then the timeline
+ * runs in real time. Returns the wall time of the release.
+ */
+function heldClock(): { now: () => number; release: () => number } {
+  const t0 = Date.now();
+  let releasedAt: number | undefined;
+  return {
+    now: () => (releasedAt === undefined ? t0 : t0 + Date.now() - releasedAt),
+    release: () => (releasedAt ??= Date.now()),
+  };
+}
+
+/** One task of one account. */
+interface AccountTask {
+  account: string;
+  task: ScenarioTask;
+}
+const tasksOf = (accounts: readonly AccountSpec[]): AccountTask[] => accounts.flatMap((a) => a.tasks.map((task) => ({ account: a.name, task })));
+const keyOf = (account: string | undefined, taskId: string | undefined) => `${account}/${taskId}`;
+
+/** The scenario's final status of a task (the last timeline step holds forever). */
+const finalStatus = (t: ScenarioTask) => t.timeline.at(-1)!.status;
+
+const TARGET_LABELS = ['account', 'task_id', 'task_name', 'target', 'target_name', 'target_type'] as const;
 const pick = (labels: Record<string, string>) =>
   Object.fromEntries(TARGET_LABELS.map((k) => [k, labels[k]])) as Record<(typeof TARGET_LABELS)[number], string | undefined>;
-const byTarget = (a: { task_id?: string; target?: string }, b: { task_id?: string; target?: string }) =>
-  `${a.task_id}/${a.target}`.localeCompare(`${b.task_id}/${b.target}`);
+const byTarget = (a: { account?: string; task_id?: string; target?: string }, b: { account?: string; task_id?: string; target?: string }) =>
+  `${a.account}/${a.task_id}/${a.target}`.localeCompare(`${b.account}/${b.task_id}/${b.target}`);
+const durationS = (d: string) => durationMs(d) / 1_000;
 
 interface RuleHealth {
   name: string;
@@ -213,8 +286,10 @@ async function evaluatedRules(p: PrometheusInstance, timeoutMs = 20_000): Promis
   return rules;
 }
 
-describe.skipIf(gate.skip)('Prometheus stack: exporter -> Prometheus (shipped rules) -> Alertmanager -> webhook', () => {
+describe.skipIf(gate.skip)('Prometheus stack: exporter (two accounts) -> Prometheus (shipped rules) -> Alertmanager -> webhook', () => {
   let scenario: Scenario;
+  let accounts: readonly AccountSpec[];
+  let tasks: AccountTask[];
   let dir: string;
   let webhook: Awaited<ReturnType<typeof startWebhook>>;
   let am: AlertmanagerInstance;
@@ -224,7 +299,9 @@ describe.skipIf(gate.skip)('Prometheus stack: exporter -> Prometheus (shipped ru
   let promShipped: PrometheusInstance;
   let shippedRules: string;
   let shortenedRules: string;
-  /** task ID -> name, as the scenario gives it and the exporter is configured with. */
+  /** When the simulator's timeline started (wall time, ms): time 0 of the fixture. */
+  let timelineStart: number;
+  /** `account/task ID` -> name, as the scenario gives it and the exporter is configured with. */
   let names: Map<string, string>;
 
   beforeAll(async () => {
@@ -232,7 +309,9 @@ describe.skipIf(gate.skip)('Prometheus stack: exporter -> Prometheus (shipped ru
     for (const tool of ['prometheus', 'promtool', 'alertmanager'] as const) gate.path(tool);
 
     scenario = await loadScenarioFile(FIXTURE);
-    names = new Map(scenario.tasks.map((t) => [t.id, t.name ?? '']));
+    accounts = accountsOf(scenario);
+    tasks = tasksOf(accounts);
+    names = new Map(tasks.map(({ account, task }) => [keyOf(account, task.id), task.name ?? '']));
     dir = await mkdtemp(path.join(tmpdir(), 'sas-prometheus-stack-'));
 
     shippedRules = await readFile(SHIPPED_RULES, 'utf8');
@@ -241,27 +320,19 @@ describe.skipIf(gate.skip)('Prometheus stack: exporter -> Prometheus (shipped ru
     await writeFile(rulesCopy, shortenedRules);
 
     webhook = await startWebhook();
-    am = await startAlertmanager({ config: alertmanagerConfigFor(await readFile(SHIPPED_ALERTMANAGER, 'utf8'), webhook.url) });
+    am = await startAlertmanager({ config: alertmanagerConfigFor(await readFile(SHIPPED_ALERTMANAGER, 'utf8'), webhook.url, GROUP_WAIT) });
 
-    sim = await startSimulator({ scenario, host: '127.0.0.1', port: 0 });
+    const clock = heldClock();
+    sim = await startSimulator({ scenario, host: '127.0.0.1', port: 0, now: clock.now });
     const configFile = path.join(dir, 'exporter.yaml');
-    await writeFile(
-      configFile,
-      [
-        `endpoint: "${sim.endpoint}"`,
-        'protocol: http',
-        'schedule: "*/1 * * * * *"',
-        'tasks:',
-        ...scenario.tasks.map((t) => `  - { id: "${t.id}", name: ${JSON.stringify(t.name)} }`),
-        '',
-      ].join('\n'),
-    );
-    exporter = await ExporterProcess.start({ args: [`--config.file=${configFile}`], env: exporterEnv() });
+    await writeFile(configFile, exporterConfig(accounts, sim.endpoint));
+    exporter = await ExporterProcess.start({ args: [`--config.file=${configFile}`], env: exporterEnv(accounts) });
 
     const job = { job: JOB, targets: [`127.0.0.1:${exporter.port}`] };
+    const intervals = { scrapeInterval: SCRAPE_INTERVAL, evaluationInterval: EVALUATION_INTERVAL };
     const started = await Promise.allSettled([
-      startPrometheus({ scrapeJobs: [job], alertmanagerUrl: am.url, scrapeInterval: '1s', evaluationInterval: '1s' }),
-      startPrometheus({ scrapeJobs: [job], ruleFiles: [SHIPPED_RULES], scrapeInterval: '1s', evaluationInterval: '1s' }),
+      startPrometheus({ scrapeJobs: [job], alertmanagerUrl: am.url, ...intervals }),
+      startPrometheus({ scrapeJobs: [job], ruleFiles: [SHIPPED_RULES], ...intervals }),
     ]);
     // Keep whichever started, so afterAll stops it even when the other failed.
     if (started[0].status === 'fulfilled') prom = started[0].value;
@@ -279,6 +350,13 @@ describe.skipIf(gate.skip)('Prometheus stack: exporter -> Prometheus (shipped ru
       if (Date.now() > deadline) throw new Error(`Prometheus did not load ${rulesCopy}:\n${prom.logs()}`);
       await sleep(200);
     }
+    // And Prometheus must know its Alertmanager (discovered up to 5 s after start).
+    while (((await (await fetch(`${prom.url}/api/v1/alertmanagers`)).json()) as { data: { activeAlertmanagers: unknown[] } }).data.activeAlertmanagers.length === 0) {
+      if (Date.now() > deadline) throw new Error(`Prometheus did not discover Alertmanager at ${am.url}:\n${prom.logs()}`);
+      await sleep(200);
+    }
+    // Everything is up: start the scan timelines.
+    timelineStart = clock.release();
   }, 90_000);
 
   afterAll(async () => {
@@ -305,10 +383,13 @@ describe.skipIf(gate.skip)('Prometheus stack: exporter -> Prometheus (shipped ru
     if (errors.length > 0) throw errors[0];
   }, 60_000);
 
-  it('the fixture has one task that ends Failed, with servers and a server group', () => {
-    expect(finalStatus(scenario, FAILING)).toBe('Failed');
-    expect(scenario.tasks.filter((t) => t.timeline.at(-1)!.status === 'Failed').map((t) => t.id)).toEqual([FAILING]);
-    expect(new Set(scenario.tasks.find((t) => t.id === FAILING)!.targets.map((t) => t.type))).toEqual(new Set(['uuid', 'groupId']));
+  it('the fixture: two accounts; one task ends Failed, with servers and a server group; its task ID also in the other account, succeeding', () => {
+    expect(accounts.map((a) => a.name)).toEqual(['prod', 'staging']);
+    const failed = tasks.filter(({ task }) => finalStatus(task) === 'Failed');
+    expect(failed.map(({ account, task }) => keyOf(account, task.id))).toEqual([keyOf(FAILING_ACCOUNT, FAILING)]);
+    expect(new Set(failed[0]!.task.targets.map((t) => t.type))).toEqual(new Set(['uuid', 'groupId']));
+    const twin = tasks.filter(({ account, task }) => task.id === FAILING && account !== FAILING_ACCOUNT);
+    expect(twin.map(({ task }) => finalStatus(task))).toEqual(['Success']);
   });
 
   it('the temp rules differ from the shipped ones only in `for:` (minutes -> seconds)', () => {
@@ -316,8 +397,9 @@ describe.skipIf(gate.skip)('Prometheus stack: exporter -> Prometheus (shipped ru
     const shipped = rulesOf(shippedRules);
     const short = rulesOf(shortenedRules);
     expect(short.map((r) => r.expr)).toEqual(shipped.map((r) => r.expr));
-    expect(shipped.find((r) => r.alert === 'AliyunSasScanTaskFailed')?.for).toBe('1m');
-    expect(short.find((r) => r.alert === 'AliyunSasScanTaskFailed')?.for).toBe('1s');
+    // A failed task is final: that alert has no `for:` to shorten, in either.
+    expect(shipped.find((r) => r.alert === 'AliyunSasScanTaskFailed')?.for).toBeUndefined();
+    expect(short.find((r) => r.alert === 'AliyunSasScanTaskFailed')?.for).toBeUndefined();
     for (const [i, r] of shipped.entries()) {
       if (r.for === undefined) expect(short[i]!.for).toBeUndefined();
       else expect(durationMs(short[i]!.for!)).toBe(Math.max(1_000, durationMs(r.for) / 60));
@@ -325,12 +407,17 @@ describe.skipIf(gate.skip)('Prometheus stack: exporter -> Prometheus (shipped ru
   });
 
   it('promtool check metrics reports nothing on the live /metrics', async () => {
-    // A full body: every task has a status (3001 may still be on its way to failed).
-    await exporter.until((s) => scenario.tasks.every((t) => s.some((x) => x.name === 'aliyun_sas_scan_task_status' && x.labels.task_id === t.id)), 20_000, 'a status for every task');
+    // A full body: every task of every account has a status (3001 may still be on its way to failed).
+    await exporter.until(
+      (s) => tasks.every(({ account, task }) => s.some((x) => x.name === 'aliyun_sas_scan_task_status' && x.labels.account === account && x.labels.task_id === task.id)),
+      20_000,
+      'a status for every task',
+    );
     const res = await fetch(`${exporter.base}/metrics`);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     const body = await res.text();
     expect(body).toContain(`task_id="${BIG}"`);
+    expect(body).toMatch(/^aliyun_sas_account_info\{account="prod",/m);
     const r = spawnSync(gate.path('promtool'), ['check', 'metrics'], { input: body, encoding: 'utf8', timeout: 30_000 });
     expect({ code: r.status, output: `${r.stdout}${r.stderr}` }).toEqual({ code: 0, output: '' });
   });
@@ -360,45 +447,50 @@ describe.skipIf(gate.skip)('Prometheus stack: exporter -> Prometheus (shipped ru
     expect(await prom.query(`scrape_samples_post_metric_relabeling{job="${JOB}"} > 0`)).toHaveLength(1);
   });
 
-  it('the recording rules produce series: one per task, one per target', async () => {
-    const tasksWithTargets = scenario.tasks.flatMap((t) => t.targets.map((g) => ({ t, g })));
+  it('the recording rules produce series: one per (account, task), one per target, the same task ID apart in each account', async () => {
+    const withTargets = tasks.flatMap(({ account, task }) => task.targets.map((g) => ({ account, task, g })));
     const targetStatus = await prom.waitFor(
       'aliyun_sas:scan_task_target_status',
-      (s) => s.length === tasksWithTargets.length && s.some((x) => x.metric.task_id === FAILING && x.metric.status === 'failed'),
+      (s) =>
+        s.length === withTargets.length &&
+        withTargets.every(({ account, task, g }) => s.some((x) => x.metric.account === account && x.metric.task_id === task.id && x.metric.target === g.target && x.metric.status === finalStatus(task).toLowerCase())),
       20_000,
     );
     expect(targetStatus.map((s) => ({ ...pick(s.metric), status: s.metric.status, value: s.value })).sort(byTarget)).toEqual(
-      tasksWithTargets
-        .map(({ t, g }) => ({
-          task_id: t.id,
-          task_name: names.get(t.id),
+      withTargets
+        .map(({ account, task, g }) => ({
+          account,
+          task_id: task.id,
+          task_name: names.get(keyOf(account, task.id)),
           target: g.target,
           target_name: g.name,
           target_type: g.type,
-          status: finalStatus(scenario, t.id).toLowerCase(),
+          status: finalStatus(task).toLowerCase(),
           value: 1,
         }))
         .sort(byTarget),
     );
     const current = await prom.query('aliyun_sas:scan_task_current_status');
-    expect(Object.fromEntries(current.map((s) => [s.metric.task_id, [s.metric.status, s.metric.task_name]]))).toEqual(
-      Object.fromEntries(scenario.tasks.map((t) => [t.id, [finalStatus(scenario, t.id).toLowerCase(), names.get(t.id)]])),
+    expect(Object.fromEntries(current.map((s) => [keyOf(s.metric.account, s.metric.task_id), [s.metric.status, s.metric.task_name]]))).toEqual(
+      Object.fromEntries(tasks.map(({ account, task }) => [keyOf(account, task.id), [finalStatus(task).toLowerCase(), names.get(keyOf(account, task.id))]])),
     );
     const inStatus = await prom.query('aliyun_sas:scan_task_time_in_status_seconds');
-    expect(inStatus.map((s) => s.metric.task_id).sort()).toEqual(scenario.tasks.map((t) => t.id).sort());
+    expect(inStatus.map((s) => keyOf(s.metric.account, s.metric.task_id)).sort()).toEqual(tasks.map(({ account, task }) => keyOf(account, task.id)).sort());
     for (const s of inStatus) expect(s.value, s.metric.task_id).toBeGreaterThanOrEqual(0);
-    const throttled = await prom.waitFor('aliyun_sas:api_requests_throttled:ratio_rate5m', (s) => s.length === 1, 20_000);
-    expect(throttled[0]!.value).toBe(0);
+    // Per account: the API quota is the account's.
+    const throttled = await prom.waitFor('aliyun_sas:api_requests_throttled:ratio_rate5m', (s) => s.length === accounts.length, 20_000);
+    expect(Object.fromEntries(throttled.map((s) => [s.metric.account, s.value]))).toEqual(Object.fromEntries(accounts.map((a) => [a.name, 0])));
   }, 60_000);
 
-  it('AliyunSasScanTaskFailed fires, one alert per target, and reaches the webhook through Alertmanager', async () => {
-    const failing = scenario.tasks.find((t) => t.id === FAILING)!;
+  it('AliyunSasScanTaskFailed fires, one alert per target of the failed (account, task), and reaches the webhook through Alertmanager within the floor of the intervals + 5 s', async () => {
+    const failing = tasks.find(({ account, task }) => account === FAILING_ACCOUNT && task.id === FAILING)!.task;
     const expected = failing.targets
-      .map((g) => ({ task_id: failing.id, task_name: names.get(failing.id), target: g.target, target_name: g.name, target_type: g.type }))
+      .map((g) => ({ account: FAILING_ACCOUNT, task_id: failing.id, task_name: names.get(keyOf(FAILING_ACCOUNT, FAILING)), target: g.target, target_name: g.name, target_type: g.type }))
       .sort(byTarget);
     expect(expected).toHaveLength(3);
 
-    const firedAt = (alerts: WebhookAlert[]) => new Map(alerts.filter((a) => a.status === 'firing' && a.labels.alertname === 'AliyunSasScanTaskFailed').map((a) => [a.fingerprint, a]));
+    const isFailedAlert = (a: WebhookAlert) => a.status === 'firing' && a.labels.alertname === 'AliyunSasScanTaskFailed';
+    const firedAt = (alerts: WebhookAlert[]) => new Map(alerts.filter(isFailedAlert).map((a) => [a.fingerprint, a]));
     const deadline = Date.now() + 60_000;
     let delivered = new Map<string, WebhookAlert>();
     while (Date.now() < deadline) {
@@ -409,38 +501,62 @@ describe.skipIf(gate.skip)('Prometheus stack: exporter -> Prometheus (shipped ru
     const alerts = [...delivered.values()];
     expect(alerts.map((a) => pick(a.labels)).sort(byTarget), `webhook got: ${JSON.stringify(webhook.received.map((n) => [n.path, n.body.alerts.map((a) => a.labels)]))}\nPrometheus alerts: ${JSON.stringify(await prom.alerts())}\nAlertmanager log:\n${am.logs()}`).toEqual(expected);
     for (const a of alerts) {
-      expect(a.labels).toMatchObject({ alertname: 'AliyunSasScanTaskFailed', severity: 'warning', status: 'failed', job: JOB, instance: `127.0.0.1:${exporter.port}` });
-      expect(a.annotations.summary).toContain(`Virus scan task ${FAILING} (${names.get(FAILING)}) failed on`);
+      expect(a.labels).toMatchObject({ alertname: 'AliyunSasScanTaskFailed', severity: 'warning', status: 'failed', job: JOB, account: FAILING_ACCOUNT });
+      // One alert for any number of replicas: the rules merge them (max without (instance, pod)).
+      expect(a.labels.instance).toBeUndefined();
+      expect(a.annotations.summary).toContain(`Virus scan task ${FAILING} (${names.get(keyOf(FAILING_ACCOUNT, FAILING))}) in account ${FAILING_ACCOUNT} failed on`);
       expect(a.annotations.summary).toContain(a.labels.target);
+      expect(a.annotations.description).toContain(`(account ${FAILING_ACCOUNT})`);
       expect(a.annotations.runbook_url).toMatch(/#alert-aliyunsasscantaskfailed$/);
     }
     // Routed by the shipped configuration: severity warning -> receiver "ticket".
-    const paths = new Set(webhook.received.filter((n) => n.body.alerts.some((a) => a.labels.alertname === 'AliyunSasScanTaskFailed')).map((n) => `${n.path} ${n.body.receiver}`));
-    expect([...paths]).toEqual(['/ticket ticket']);
+    const notifications = webhook.received.filter((n) => n.body.alerts.some(isFailedAlert));
+    expect([...new Set(notifications.map((n) => `${n.path} ${n.body.receiver}`))]).toEqual(['/ticket ticket']);
 
-    // A healthy exporter raises nothing else, in Prometheus or at the webhook.
+    // Latency: from the moment the simulator's timeline turns the task Failed to the first notification.
+    const failedAt = timelineStart + settlesAtMs(failing);
+    const arrivedAt = Math.min(...notifications.map((n) => n.receivedAt));
+    const latencyMs = arrivedAt - failedAt;
+    const floorMs = SCHEDULE_MS + durationMs(SCRAPE_INTERVAL) + durationMs(EVALUATION_INTERVAL) + durationMs(GROUP_WAIT);
+    console.log(
+      `[prometheus-stack.test] alert latency (task Failed in the simulator -> Alertmanager webhook): ${(latencyMs / 1000).toFixed(2)} s; ` +
+        `floor ${floorMs / 1000} s = schedule ${SCHEDULE_MS / 1000} s + scrape_interval ${durationS(SCRAPE_INTERVAL)} s + evaluation_interval ${durationS(EVALUATION_INTERVAL)} s + group_wait ${durationS(GROUP_WAIT)} s; ` +
+        `bound ${(floorMs + LATENCY_SLACK_MS) / 1000} s`,
+    );
+    expect(latencyMs, 'the alert cannot come before the failure').toBeGreaterThan(0);
+    expect(latencyMs).toBeLessThanOrEqual(floorMs + LATENCY_SLACK_MS);
+
+    // A healthy exporter raises nothing else, in Prometheus or at the webhook; staging's 3001 (success) nothing at all.
     const firing = (await prom.alerts()).filter((a) => a.state === 'firing');
     expect(new Set(firing.map((a) => a.labels.alertname))).toEqual(new Set(['AliyunSasScanTaskFailed']));
+    expect(new Set(firing.map((a) => a.labels.account))).toEqual(new Set([FAILING_ACCOUNT]));
     expect(new Set(webhook.received.flatMap((n) => n.body.alerts.map((a) => a.labels.alertname)))).toEqual(new Set(['AliyunSasScanTaskFailed']));
   });
 
   it('the shipped rules file, unmodified, loads and every rule is healthy on real data', async () => {
-    await promShipped.waitFor(`aliyun_sas:scan_task_target_status{task_id="${FAILING}", status="failed"}`, (s) => s.length === 3, 30_000);
+    await promShipped.waitFor(`aliyun_sas:scan_task_target_status{account="${FAILING_ACCOUNT}", task_id="${FAILING}", status="failed"}`, (s) => s.length === 3, 30_000);
     const rules = await evaluatedRules(promShipped);
     const shipped = rulesOf(shippedRules);
     // The API lists groups by name: compare as sets.
     expect(rules.map((r) => r.name).sort()).toEqual(shipped.map((r) => (r.record ?? r.alert)!).sort());
     for (const r of rules) expect({ rule: r.name, health: r.health, lastError: r.lastError ?? '' }).toEqual({ rule: r.name, health: 'ok', lastError: '' });
-    // The same expression as in the shortened copy: the failed task's targets are active alerts, held by `for: 1m`.
+    // The same expression as in the shortened copy, without `for:` in either: the failed task's targets are firing alerts.
     const failed = rules.find((r) => r.name === 'AliyunSasScanTaskFailed')!;
-    expect(failed.alerts!.map((a) => a.labels.target).sort()).toEqual(scenario.tasks.find((t) => t.id === FAILING)!.targets.map((g) => g.target).sort());
-    expect(failed.alerts!.every((a) => a.state === 'pending' || a.state === 'firing')).toBe(true);
+    const failing = tasks.find(({ account, task }) => account === FAILING_ACCOUNT && task.id === FAILING)!.task;
+    const deadline = Date.now() + 10_000;
+    let active = failed.alerts ?? [];
+    while (active.length < failing.targets.length && Date.now() < deadline) {
+      await sleep(250);
+      active = (await ruleList(promShipped)).find((r) => r.name === 'AliyunSasScanTaskFailed')!.alerts ?? [];
+    }
+    expect(active.map((a) => `${a.labels.account}/${a.labels.target}`).sort()).toEqual(failing.targets.map((g) => `${FAILING_ACCOUNT}/${g.target}`).sort());
+    expect(active.every((a) => a.state === 'firing')).toBe(true);
     // And the shortened copy is healthy too.
     for (const r of await evaluatedRules(prom)) expect({ rule: r.name, health: r.health, lastError: r.lastError ?? '' }).toEqual({ rule: r.name, health: 'ok', lastError: '' });
   });
 
-  it('every dashboard panel query returns data (task = All, the dashboard own windows)', async () => {
-    const queries = panelQueries().map((q) => ({ ...q, resolved: resolveVariables(q.expr, { task: '.*' }) }));
+  it('every dashboard panel query returns data (account = All, task = All, the dashboard own windows)', async () => {
+    const queries = panelQueries().map((q) => ({ ...q, resolved: resolveVariables(q.expr, { account: '.*', task: '.*' }) }));
     expect(queries.length).toBeGreaterThan(10);
     const results = new Map<string, Sample[]>();
     const deadline = Date.now() + 60_000;
@@ -463,7 +579,7 @@ describe.skipIf(gate.skip)('Prometheus stack: exporter -> Prometheus (shipped ru
       expect(s, panel).toHaveLength(1);
       return s[0]!.value;
     };
-    const count = (status: string) => scenario.tasks.filter((t) => finalStatus(scenario, t.id).toLowerCase() === status).length;
+    const count = (status: string) => tasks.filter(({ task }) => finalStatus(task).toLowerCase() === status).length;
     expect({
       configured: one('Configured tasks'),
       init: one('Init'),
@@ -476,7 +592,7 @@ describe.skipIf(gate.skip)('Prometheus stack: exporter -> Prometheus (shipped ru
       up: one('Exporter up'),
       config: one('Configuration'),
     }).toEqual({
-      configured: scenario.tasks.length,
+      configured: tasks.length,
       init: 0,
       processing: count('processing'),
       success: count('success'),
@@ -488,14 +604,17 @@ describe.skipIf(gate.skip)('Prometheus stack: exporter -> Prometheus (shipped ru
       config: 1,
     });
     for (const refId of ['A', 'B', 'C', 'D', 'E', 'F']) {
-      expect(results.get(`Scan tasks/${refId}`)!.map((s) => s.metric.task_id).sort(), `Scan tasks ${refId}`).toEqual(scenario.tasks.map((t) => t.id).sort());
+      expect(results.get(`Scan tasks/${refId}`)!.map((s) => keyOf(s.metric.account, s.metric.task_id)).sort(), `Scan tasks ${refId}`).toEqual(tasks.map(({ account, task }) => keyOf(account, task.id)).sort());
     }
     expect(results.get('Targets of failed tasks/A')!.map((s) => s.metric).sort(byTarget)).toEqual(
-      scenario.tasks
-        .find((t) => t.id === FAILING)!
-        .targets.map((g) => ({ task_id: FAILING, task_name: names.get(FAILING), target: g.target, target_name: g.name, target_type: g.type }))
+      tasks
+        .find(({ account, task }) => account === FAILING_ACCOUNT && task.id === FAILING)!
+        .task.targets.map((g) => ({ account: FAILING_ACCOUNT, task_id: FAILING, task_name: names.get(keyOf(FAILING_ACCOUNT, FAILING)), target: g.target, target_name: g.name, target_type: g.type }))
         .sort(byTarget),
     );
-    expect(results.get('API requests by code/A')!.map((s) => s.metric.code)).toEqual(['OK']);
+    expect(results.get('API requests by account and code/A')!.map((s) => `${s.metric.account} ${s.metric.code}`).sort()).toEqual(accounts.map((a) => `${a.name} OK`));
+    // The accounts table: each account with the endpoint it polls (the simulator) and its number of tasks.
+    expect(results.get('Accounts/A')!.map((s) => `${s.metric.account} ${s.metric.endpoint}`).sort()).toEqual(accounts.map((a) => `${a.name} ${sim.endpoint}`));
+    expect(Object.fromEntries(results.get('Accounts/B')!.map((s) => [s.metric.account, s.value]))).toEqual(Object.fromEntries(accounts.map((a) => [a.name, a.tasks.length])));
   });
 });

@@ -126,13 +126,27 @@ describe('Poller', () => {
     expect(t.observer.cycles).toHaveLength(2);
   });
 
-  it('publishes a snapshot only when the cycle is complete', async () => {
-    const t = setup(['1', '2']);
-    const generations: number[] = [];
-    t.poller.onSnapshot((s) => generations.push(tasksOf(s).filter((x) => x.status).length));
-    t.poller.start();
-    await t.idle();
-    expect(generations).toEqual([2]);
+  it('publishes answers as they arrive, at most once per interval, and at the end of the cycle', async () => {
+    const src = new FakeSource();
+    // One answer every 30 ms of real time.
+    src.describeScanTaskProgress = async (id) => {
+      src.calls.push(id);
+      await new Promise((r) => setTimeout(r, 30));
+      return ok('Processing');
+    };
+    const poll = async (publishIntervalMs: number) => {
+      const poller = new Poller({ source: src, logger: silentLogger, ticker: manualTicker().factory, publishIntervalMs });
+      poller.configure(settings(['1', '2', '3', '4'], { concurrency: 1 }));
+      const seen: number[] = [];
+      poller.onSnapshot((s) => seen.push(tasksOf(s).filter((x) => x.status).length));
+      await poller.runOnce();
+      await poller.stop();
+      return seen;
+    };
+    // Published with every answer: a consistent state each time (whole tasks), growing.
+    expect(await poll(0)).toEqual([1, 2, 3, 4, 4]);
+    // An interval longer than the cycle: nothing until the cycle ends.
+    expect(await poll(60_000)).toEqual([4]);
   });
 
   it('retries 5xx and throttling with backoff, never 403', async () => {

@@ -35,6 +35,8 @@ export interface ExporterOptions {
 export class ExporterProcess {
   output = '';
   exitCode: number | null = null;
+  /** The signal that ended the process, when one did. */
+  exitSignal: NodeJS.Signals | null = null;
   readonly exited: Promise<number | null>;
   private constructor(
     readonly child: ChildProcess,
@@ -43,8 +45,9 @@ export class ExporterProcess {
     child.stdout!.on('data', (d: Buffer) => (this.output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (this.output += d.toString()));
     this.exited = new Promise((resolve) =>
-      child.on('exit', (code) => {
+      child.on('exit', (code, signal) => {
         this.exitCode = code;
+        this.exitSignal = signal;
         resolve(code);
       }),
     );
@@ -69,7 +72,7 @@ export class ExporterProcess {
   async waitUntil(pathname: string, timeoutMs = 20_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (this.exitCode !== null) throw new Error(`exporter exited with ${this.exitCode}:\n${this.output}`);
+      if (this.exitCode !== null || this.exitSignal !== null) throw new Error(`exporter exited with ${this.exitCode ?? this.exitSignal}:\n${this.output}`);
       try {
         const r = await fetch(this.base + pathname);
         if (r.ok) return;

@@ -67,10 +67,15 @@ export function findKustomize(env: NodeJS.ProcessEnv = process.env): { renderer?
   };
 }
 
-/** The kustomizations to render: the base directory, then every overlays/<name>/ holding a kustomization. */
-export function kustomizeTargets(base: string): { name: string; dir: string }[] {
-  const out = [{ name: 'base', dir: base }];
-  const overlays = path.join(base, 'overlays');
+/**
+ * The kustomizations to render under `root` (deploy/kubernetes): root itself
+ * (what `kubectl apply -k deploy/kubernetes` applies: the base), then every
+ * overlays/<name>/ holding a kustomization. Overlays build on root/base/, not
+ * on root: kustomize refuses a base whose directory holds the overlay.
+ */
+export function kustomizeTargets(root: string): { name: string; dir: string }[] {
+  const out = [{ name: 'default', dir: root }];
+  const overlays = path.join(root, 'overlays');
   if (existsSync(overlays)) {
     for (const e of readdirSync(overlays, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       if (e.isDirectory() && ['kustomization.yaml', 'kustomization.yml', 'Kustomization'].some((f) => existsSync(path.join(overlays, e.name, f)))) {
@@ -121,7 +126,8 @@ function selects(selector: Record<string, string> | undefined, labels: Record<st
 /**
  * References inside one render that must resolve: Deployment selectors,
  * ConfigMap volumes, ServiceAccounts, probe and Service target ports,
- * ServiceMonitor selectors and ports, unique names. Objects meant to come
+ * PodDisruptionBudget and ServiceMonitor selectors, ServiceMonitor ports,
+ * unique names. Objects meant to come
  * from elsewhere (the credentials Secret) are not required. Returns the
  * problems found.
  */
@@ -165,6 +171,10 @@ export function referenceProblems(objs: Obj[]): string[] {
         }
       }
     }
+  }
+  for (const b of of('PodDisruptionBudget')) {
+    const pods = deployments.filter((d) => selects(b.spec.selector?.matchLabels, d.spec.template.metadata?.labels));
+    if (pods.length !== 1) problems.push(`PodDisruptionBudget ${b.metadata.name}: selects the pods of ${pods.length} Deployments, expected 1`);
   }
   for (const m of of('ServiceMonitor')) {
     const selected = services.filter((s) => selects(m.spec.selector?.matchLabels, s.metadata.labels));
