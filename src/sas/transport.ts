@@ -44,15 +44,26 @@ export class CallDeadlineError extends Error {
 }
 
 export interface CallLimits {
-  /** The whole call, from start to the last byte of the answer. */
+  /**
+   * The whole exchange with the server: from the moment the call's first
+   * request is sent (connection included) to the last byte of the answer.
+   * The local work before it (the SDK signing the request, loading its
+   * modules on a first call) is not charged to it, but is bounded too:
+   * the whole call fails past `timeoutMs + LOCAL_WORK_ALLOWANCE_MS`.
+   */
   readonly timeoutMs: number;
   /** Bytes of one answer's body. Default MAX_RESPONSE_BYTES. */
   readonly maxBytes?: number;
 }
 
+/** Local work allowed before the first request of a call is sent (see CallLimits.timeoutMs). */
+export const LOCAL_WORK_ALLOWANCE_MS = 2000;
+
 interface Guard {
   readonly signal: AbortSignal;
   readonly maxBytes: number;
+  /** The call's first request is being sent: its deadline starts now. */
+  sending(): void;
   /** Ends the call with `err`: aborts its requests; the first failure wins. */
   fail(err: Error): void;
 }
@@ -86,6 +97,7 @@ export function installTransportGuard(): void {
   httpx.request = function guardedRequest(this: unknown, url: unknown, opts: HttpxOptions = {}): Promise<IncomingMessage> {
     const guard = current.getStore();
     if (!guard) return original.call(this, url, opts);
+    guard.sending();
     const before = opts.beforeRequest;
     const guarded: HttpxOptions = {
       ...opts,
@@ -152,9 +164,13 @@ export function boundedCall<T>(call: () => Promise<T>, limits: CallLimits): Prom
   let settled = false;
   let reject!: (err: Error) => void;
   const failed = new Promise<never>((_, r) => (reject = r));
+  let deadline: NodeJS.Timeout | undefined;
   const guard: Guard = {
     signal: controller.signal,
     maxBytes: limits.maxBytes ?? MAX_RESPONSE_BYTES,
+    sending() {
+      deadline ??= setTimeout(() => guard.fail(new CallDeadlineError(`no complete answer within ${limits.timeoutMs} ms`)), limits.timeoutMs);
+    },
     fail(err) {
       if (settled) return;
       settled = true;
@@ -162,12 +178,14 @@ export function boundedCall<T>(call: () => Promise<T>, limits: CallLimits): Prom
       controller.abort(err);
     },
   };
-  const timer = setTimeout(() => guard.fail(new CallDeadlineError(`no complete answer within ${limits.timeoutMs} ms`)), limits.timeoutMs);
+  const overall = limits.timeoutMs + LOCAL_WORK_ALLOWANCE_MS;
+  const backstop = setTimeout(() => guard.fail(new CallDeadlineError(`the call did not end within ${overall} ms`)), overall);
   const running = current.run(guard, call);
   // When the guard wins, the SDK's own failure (an abort) comes later and means nothing.
   running.catch(() => undefined);
   return Promise.race([running, failed]).finally(() => {
     settled = true;
-    clearTimeout(timer);
+    clearTimeout(deadline);
+    clearTimeout(backstop);
   });
 }

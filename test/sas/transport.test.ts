@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SasClient } from '../../src/sas/client.js';
 import { staticCredential } from '../../src/sas/credentials.js';
-import { boundedCall, MAX_RESPONSE_BYTES } from '../../src/sas/transport.js';
+import { boundedCall, LOCAL_WORK_ALLOWANCE_MS, MAX_RESPONSE_BYTES } from '../../src/sas/transport.js';
 
 type Behaviour = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
@@ -154,10 +154,12 @@ describe('SAS call bounds through the SDK', () => {
     expect(new Set(closedEarly)).toEqual(new Set(['endless200', 'endless500', 'announced', 'headersThenStall', 'trickle']));
   });
 
-  it('boundedCall settles with the call itself when it is in time', async () => {
+  it('boundedCall settles with the call itself when it is in time; a call that never sends fails after the local allowance', async () => {
     await expect(boundedCall(async () => 42, { timeoutMs: 100 })).resolves.toBe(42);
     await expect(boundedCall(() => Promise.reject(new Error('own')), { timeoutMs: 100 })).rejects.toThrow('own');
+    const t0 = performance.now();
     await expect(boundedCall(() => new Promise(() => undefined), { timeoutMs: 50 })).rejects.toMatchObject({ name: 'RequestTimeoutError' });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(50 + LOCAL_WORK_ALLOWANCE_MS - 10);
   });
 
   it('the cap is a few MiB', () => {
