@@ -153,7 +153,7 @@ describe('hostile answers: bounded memory, the right code, a hard deadline', () 
     } finally {
       await api.close();
     }
-  }));
+  }), 90_000);
 
   test('a new error code on every call: the code label stays bounded (32 others, then "other"), /metrics stops growing, RSS flat', withRigs(async (start) => {
     let n = 0;
@@ -204,7 +204,7 @@ describe('hostile answers: bounded memory, the right code, a hard deadline', () 
     } finally {
       await api.close();
     }
-  }));
+  }), 90_000);
 
   test('hostile TargetInfo: 1 KB names, 5 KB IDs, a new type per target, 15,000 targets in one task: labels cut, types folded, series capped, all counted', withRigs(async (start) => {
     const targets = (id: string, count: number, hostile: boolean) =>
@@ -245,5 +245,5 @@ describe('hostile answers: bounded memory, the right code, a hard deadline', () 
     } finally {
       await api.close();
     }
-  }));
+  }), 90_000);
 });

@@ -155,7 +155,7 @@ describe('a flood of wrong passwords against a cost-14 bcrypt hash', () => {
     expect([...statuses.keys()].every((c) => c === 401 || c === 429 || c === 0), JSON.stringify([...statuses])).toBe(true);
     expect(sum(s, 'aliyun_sas_exporter_http_auth_denied_total', { reason: 'invalid' })).toBeGreaterThan(0);
     expect(sum(s, 'aliyun_sas_exporter_http_auth_denied_total', { reason: 'busy' })).toBeGreaterThan(0);
-  }));
+  }), 90_000);
 });
 
 describe('a flood of idle sockets', () => {
@@ -214,7 +214,7 @@ describe('a flood of idle sockets', () => {
     }
     const s = await r.scrape();
     expect(sum(s, 'aliyun_sas_exporter_http_connections_shed_total', { reason: 'idle_evicted' })).toBeGreaterThan(0);
-  }));
+  }), 90_000);
 });
 
 // ---------------------------------------------------------------------------
@@ -280,7 +280,7 @@ describe('certificates on disk', () => {
     console.log(`[figures] certificate rotation: served after ${Date.now() - t0} ms, no SIGHUP`);
     expect(served).toBe(second);
     expect(r.output).toMatch(/msg="configuration reloaded" trigger="file change"/);
-  }));
+  }), 90_000);
 
   test('an expired certificate is served (as exporter-toolkit does) with a warning naming its expiry', withRigs(async (start) => {
     const d = path.join(dir, 'expired');
@@ -298,5 +298,5 @@ describe('certificates on disk', () => {
     await waitHealthyTls(r);
     expect(r.output).toMatch(/level=warn msg="the TLS certificate served has expired; scrapers that verify it will fail".*not_after=2020-01-02T00:00:00.000Z/);
     expect(r.output).toMatch(/msg=listening .*tls_not_after=2020-01-02T00:00:00.000Z/);
-  }));
+  }), 90_000);
 });

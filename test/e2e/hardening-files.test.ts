@@ -193,7 +193,7 @@ describe('the watched configuration swapped to hostile files while the exporter 
     const peak = Math.max(mem.maxRssMb, mem.hwmMb);
     console.log(`[figures] hostile configuration files while watched: peak RSS ${peak.toFixed(0)} MB`);
     expect(peak).toBeLessThan(250);
-  }));
+  }), 90_000);
 });
 
 // ---------------------------------------------------------------------------
@@ -227,5 +227,5 @@ describe('the largest configuration accepted', () => {
     const refused = await runToExit([`--config.file=${over}`], demoEnv());
     expectOneLineRefusal(refused, over, /too large: 1048577 bytes, the limit is 1048576/);
     expect(Date.now() - t1).toBeLessThan(10_000);
-  }));
+  }), 90_000);
 });
