@@ -44,8 +44,10 @@ export class ExporterProcess {
   ) {
     child.stdout!.on('data', (d: Buffer) => (this.output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (this.output += d.toString()));
+    // 'close', not 'exit': only then has everything the child wrote been read (a fast exit, such as
+    // --help, could otherwise be seen with its output still in the pipe).
     this.exited = new Promise((resolve) =>
-      child.on('exit', (code, signal) => {
+      child.on('close', (code, signal) => {
         this.exitCode = code;
         this.exitSignal = signal;
         resolve(code);
