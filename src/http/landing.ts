@@ -157,7 +157,7 @@ function cards(s: ExporterStatus): string {
   const tasks = total((a) => a.tasks.total);
   const failing = total((a) => a.tasks.pollsFailing);
   const failed = total((a) => a.tasks.byStatus.failed);
-  const tasksCard = `<p class="big">${num(tasks)}</p><p>${s.multiAccount ? `in ${num(s.accounts.length)} account${s.accounts.length === 1 ? '' : 's'}; ` : ''}${failed ? chip('bad', `${num(failed)} failed`) : ''}${failing ? chip('bad', `${num(failing)} polls failing`) : ''}${!failed && !failing ? 'none failed, no poll failing' : ''}</p>`;
+  const tasksCard = `<p class="big">${num(tasks)}</p><p>${s.multiAccount ? `in ${num(s.accounts.length)} account${s.accounts.length === 1 ? '' : 's'}; ` : ''}${failed ? chip('bad', `${num(failed)} failed`) : ''}${failing ? chip('bad', `${num(failing)} poll${failing === 1 ? '' : 's'} failing`) : ''}${!failed && !failing ? 'none failed, no poll failing' : ''}</p>`;
   const config = s.config.lastReloadOk
     ? `loaded ${s.config.lastSuccessAt !== undefined ? esc(ago(s.config.lastSuccessAt, s.now)) : ''}`
     : `${badge('bad', 'last reload failed')} the reason is in the exporter log; the running configuration stays`;

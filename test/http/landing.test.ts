@@ -107,6 +107,7 @@ describe('the landing page', () => {
     expect(rows(html, 'API endpoint')).toHaveLength(1);
     expect(rows(html, 'API endpoint')[0]).toMatch(/^tds\.cn-shanghai\.aliyuncs\.com cn-shanghai 12 init 1/);
     expect(rows(html, 'Task ID')[0]).toBe('282845 bastion failed OK');
+    expect(text(html)).toContain('Tasks 12 1 failed 1 poll failing');
   });
 
   it('escapes every string from the configuration and the API: hostile names leave the markup as plain names do', () => {
