@@ -117,6 +117,7 @@ export async function startExporter(flags: Flags, logger: Logger): Promise<Runni
       webConfig: () => webConfig,
       maxRequests: flags.maxRequests,
       logger: logger.child({ component: 'http' }),
+      status: () => pipeline.status(),
     });
   } catch (err) {
     await simulator?.close();
