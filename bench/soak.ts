@@ -61,7 +61,7 @@ import { VERSION } from '../src/version.js';
 import { buildPool, expected, scenarioYaml, type PoolTask } from './soak/pool.js';
 import { mulberry32 as prng } from '../src/simulator/prng.js';
 import { get, startScraper } from './soak/scraper.js';
-import { census, mismatches } from './soak/series.js';
+import { census, mismatches, scrapeInconsistencies } from './soak/series.js';
 import { startSimulatorProcess } from './lib/simulator.js';
 import { mb, median, quantile, slope, table } from './soak/stats.js';
 
@@ -194,7 +194,13 @@ async function main(): Promise<number> {
   const { poller, cache } = pipeline;
   const serving = await startHttp({ listen: { host: '127.0.0.1', port: 0 }, telemetryPath: '/metrics', cache, self: pipeline.self, isReady: () => pipeline.ready, logger: logger.child({ component: 'http' }) });
   const metricsUrl = `${serving.url}metrics`;
-  const scraper = startScraper(metricsUrl, SCRAPE_INTERVAL_MS);
+  // Every parallel scrape is checked too, mid-cycle ones included: answers are published as they
+  // arrive, and each publication must hold whole tasks of one configuration.
+  // (From the first rendered snapshot on: before it, /metrics has no task series at all, and is not ready.)
+  while (cache.generation < 1) await new Promise((r) => setTimeout(r, 5));
+  let previousIds = new Set(configured.map((t) => t.id));
+  let currentIds = previousIds;
+  const scraper = startScraper(metricsUrl, SCRAPE_INTERVAL_MS, (body) => scrapeInconsistencies(body, [currentIds, previousIds]));
   const checkAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
   // --- churn
@@ -232,6 +238,8 @@ async function main(): Promise<number> {
       renameCount++;
     }
     configured = next;
+    previousIds = currentIds;
+    currentIds = new Set(next.map((t) => t.id));
     const { added, removed } = pipeline.apply(await writeAndLoad());
     if (added.length !== adds.length || removed.length !== removeIds.size) {
       fail(`reload ${churnEvents + 1}: configure() reported +${added.length} -${removed.length}, the file changed +${adds.length} -${removeIds.size}`);
@@ -331,6 +339,7 @@ async function main(): Promise<number> {
   );
   if (!(growth <= MAX_HEAP_GROWTH)) fail(`heap after GC grew ${(growth * 100).toFixed(1)} % from the 25 % mark to the end (limit ${(MAX_HEAP_GROWTH * 100).toFixed(0)} %)`);
   if (scraper.stats.failures > 0) fail(`${scraper.stats.failures} of ${scraper.stats.scrapes} parallel scrapes failed, first: ${scraper.stats.firstFailure}`);
+  if (scraper.stats.inconsistent > 0) fail(`${scraper.stats.inconsistent} of ${scraper.stats.checked} parallel scrapes were not consistent, first: ${scraper.stats.firstInconsistency}`);
   if (errorsLogged > 0) fail(`the exporter logged ${errorsLogged} errors, first: ${firstError}`);
   const totalChanges = samples.reduce((n, s) => n + s.statusChanges, 0);
   if (totalChanges === 0) fail('no task ever changed status: the timelines did not move');
@@ -354,6 +363,7 @@ async function main(): Promise<number> {
     ['healthy tasks failing (timeout/network), summed over checks', transientFailures.size === 0 ? '0' : [...transientFailures].map(([k, v]) => `${v} ${k}`).join(', ')],
     ['cycle ms (median / p95 / max)', `${Math.round(median(cycleMsAll))} / ${Math.round(quantile(cycleMsAll, 0.95))} / ${Math.round(Math.max(...cycleMsAll))}`],
     ['parallel scrapes (failed)', `${scraper.stats.scrapes} (${scraper.stats.failures})`],
+    ['parallel scrapes checked for whole tasks of one configuration (not)', `${scraper.stats.checked} (${scraper.stats.inconsistent})`],
     ['scrape ms (p50 / p99 / max)', `${quantile(lat, 0.5).toFixed(1)} / ${quantile(lat, 0.99).toFixed(1)} / ${Math.max(...lat).toFixed(1)}`],
     ['memory samples (after GC)', `${mem.length} (every ${SAMPLE_EVERY} cycles)`],
     ['RSS (first / last / max)', `${mb(first.rss)} / ${mb(last.rss)} / ${mb(Math.max(...mem.map((s) => s.rss)))}`],
@@ -395,6 +405,8 @@ async function main(): Promise<number> {
           transientFailures: Object.fromEntries(transientFailures),
           scrapes: scraper.stats.scrapes,
           scrapeFailures: scraper.stats.failures,
+          scrapesChecked: scraper.stats.checked,
+          scrapesInconsistent: scraper.stats.inconsistent,
           scrapeP99Ms: quantile(lat, 0.99),
           rssFirst: first.rss,
           rssLast: last.rss,

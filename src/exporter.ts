@@ -142,6 +142,7 @@ async function start(flags: Flags, logger: Logger, watcher: FileWatch | undefine
       webConfig: () => webConfig,
       maxRequests: flags.maxRequests,
       logger: logger.child({ component: 'http' }),
+      status: () => pipeline.status(),
     });
   } catch (err) {
     await simulator?.close();

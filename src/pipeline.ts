@@ -12,6 +12,7 @@ import { SelfMetrics } from './metrics/self.js';
 import { Poller, type ConfigureResult } from './poller/poller.js';
 import type { TickerFactory } from './poller/scheduler.js';
 import type { Snapshot } from './model/snapshot.js';
+import { emptySummary, summariseAccount, type AccountTasksSummary, type ExporterStatus } from './model/status.js';
 import type { ScanTaskProgressSource } from './sas/types.js';
 import { REVISION, VERSION } from './version.js';
 
@@ -58,6 +59,10 @@ export class Pipeline {
   private becameReady = false;
   /** Tasks (and latest scans) answered at least once, in the snapshot served. */
   private served = { answered: 0, total: 0 };
+  /** Each account's summary of the snapshot served, for the landing page: made once per snapshot. */
+  private summaries = new Map<string, AccountTasksSummary>();
+  /** Unix ms. */
+  private readonly createdAt = Date.now();
 
   constructor(config: ExporterConfig, opts: PipelineOptions) {
     this.current = config;
@@ -80,6 +85,7 @@ export class Pipeline {
     this.cache.onRendered((_generation, _ms, snap) => {
       this.self.tasksServed(snap);
       this.served = answeredIn(snap);
+      this.summaries = new Map(snap.accounts.map((a) => [a.name, summariseAccount(a)]));
     });
     this.poller.configure(config, (a) => this.sourceOf(a as AccountConfig));
     this.self.configLoaded(true, Date.now());
@@ -105,6 +111,39 @@ export class Pipeline {
       if (all || performance.now() - this.startedAt >= this.readyTimeoutMs) this.becameReady = true;
     }
     return { ready: this.becameReady, ...this.served };
+  }
+
+  /**
+   * What the landing page shows: the configured accounts, in configuration
+   * order, with the task counts of the snapshot served (an account a reload
+   * just added, not served yet, counts its tasks as not answered) and what
+   * their polling did; readiness; build and configuration state. Cheap: the
+   * summaries were made when the snapshot was rendered; this is O(accounts).
+   * No credential of any kind is part of it.
+   */
+  status(): ExporterStatus {
+    const readiness = this.readiness();
+    const cfg = this.self.configState();
+    return {
+      version: VERSION,
+      revision: REVISION,
+      nodeVersion: process.version,
+      startedAt: this.createdAt,
+      now: Date.now(),
+      demo: this.current.simulator !== undefined,
+      multiAccount: this.current.multiAccount,
+      schedule: this.current.schedule,
+      readiness: { ...readiness, timeoutMs: this.readyTimeoutMs },
+      config: { lastReloadOk: cfg.ok, ...(cfg.lastSuccessAt !== undefined ? { lastSuccessAt: cfg.lastSuccessAt } : {}) },
+      accounts: this.current.accounts.map((a) => ({
+        name: a.name,
+        ...(a.region ? { region: a.region } : {}),
+        endpoint: a.endpoint,
+        latestScanEnabled: a.latestScan.enabled,
+        ...(this.summaries.get(a.name) ?? emptySummary(a.tasks.length, a.latestScan.enabled)),
+        ...this.self.activity(a.name),
+      })),
+    };
   }
 
   /**

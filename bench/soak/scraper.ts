@@ -39,6 +39,10 @@ export interface ScraperStats {
   scrapes: number;
   failures: number;
   firstFailure?: string;
+  /** Scrapes whose series were checked, and those that were not consistent. */
+  checked: number;
+  inconsistent: number;
+  firstInconsistency?: string;
   latenciesMs: number[];
   bytes: number;
 }
@@ -49,9 +53,13 @@ const VARIANTS: Array<Record<string, string>> = [
   { accept: 'application/openmetrics-text;version=1.0.0', 'accept-encoding': 'gzip' },
 ];
 
-export function startScraper(url: string, intervalMs: number): { stats: ScraperStats; stop(): Promise<void> } {
+/**
+ * `check` is applied to every body (text, gzip decoded or OpenMetrics): what
+ * it returns are the inconsistencies of that scrape.
+ */
+export function startScraper(url: string, intervalMs: number, check?: (body: string) => string[]): { stats: ScraperStats; stop(): Promise<void> } {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const stats: ScraperStats = { scrapes: 0, failures: 0, latenciesMs: [], bytes: 0 };
+  const stats: ScraperStats = { scrapes: 0, failures: 0, checked: 0, inconsistent: 0, latenciesMs: [], bytes: 0 };
   let stopped = false;
   const loop = (async () => {
     let i = 0;
@@ -68,6 +76,13 @@ export function startScraper(url: string, intervalMs: number): { stats: ScraperS
         if (r.status !== 200 || !complete) {
           stats.failures++;
           stats.firstFailure ??= `HTTP ${r.status}${complete ? '' : ', incomplete body'}`;
+        } else if (check) {
+          stats.checked++;
+          const problems = check(r.body.toString('utf8'));
+          if (problems.length > 0) {
+            stats.inconsistent++;
+            stats.firstInconsistency ??= problems.join('; ');
+          }
         }
       } catch (err) {
         stats.failures++;

@@ -109,3 +109,46 @@ export function mismatches(c: Census, e: Expected, configuredIds: ReadonlySet<st
   if (badErrors.length > 0) out.push(`${badErrors.length} tasks with poll_error_info that should not fail, e.g. ${badErrors.slice(0, 3).join(', ')}`);
   return out;
 }
+
+/**
+ * What must hold in every scrape, whenever it happens, even in the middle of
+ * a cycle that is publishing as answers arrive: the task set is one
+ * configuration's (the current one, or the one before while a reload is
+ * being applied), each task is whole (its status stateset all there or not
+ * at all, its target counts with it), nothing twice, and the exporter's own
+ * task count matches the series. Empty when the scrape is consistent.
+ */
+export function scrapeInconsistencies(text: string, configurations: readonly ReadonlySet<string>[]): string[] {
+  const out: string[] = [];
+  const c = census(text);
+  const infoIds = new Set<string>();
+  const statusSeries = new Map<string, number>();
+  const targetCounts = new Map<string, number>();
+  let pos = 0;
+  while (pos < text.length) {
+    let end = text.indexOf('\n', pos);
+    if (end < 0) end = text.length;
+    const line = text.slice(pos, end);
+    pos = end + 1;
+    if (!line.startsWith('aliyun_sas_scan_task_')) continue;
+    const brace = line.indexOf('{');
+    const name = line.slice(0, brace);
+    const id = labelValue(line, brace, 'task_id');
+    if (id === undefined) continue;
+    if (name === FAMILIES.info) infoIds.add(id);
+    else if (name === FAMILIES.status) statusSeries.set(id, (statusSeries.get(id) ?? 0) + 1);
+    else if (name === FAMILIES.targets) targetCounts.set(id, (targetCounts.get(id) ?? 0) + 1);
+  }
+  const config = configurations.find((ids) => ids.size === infoIds.size && [...infoIds].every((id) => ids.has(id)));
+  if (!config) out.push(`the ${infoIds.size} tasks served are neither the current configuration nor the previous one`);
+  for (const id of c.taskIds) if (!infoIds.has(id)) out.push(`series of task ${id} without its info series`);
+  for (const [id, n] of statusSeries) if (n !== 5) out.push(`task ${id}: ${n} status series (a half task)`);
+  for (const id of infoIds) {
+    const hasStatus = statusSeries.has(id);
+    const targets = targetCounts.get(id) ?? 0;
+    if ((hasStatus && targets !== 2) || (!hasStatus && targets !== 0)) out.push(`task ${id}: ${targets} target-count series with${hasStatus ? '' : 'out'} a status`);
+  }
+  if (c.duplicates > 0) out.push(`${c.duplicates} duplicate series`);
+  if (c.tasksGauge !== infoIds.size) out.push(`aliyun_sas_tasks = ${c.tasksGauge} beside ${infoIds.size} tasks served`);
+  return out.slice(0, 5);
+}

@@ -16,6 +16,9 @@ import { webHeadersMiddleware } from '../web/headers.js';
 import { negotiate } from '../metrics/exposition.js';
 import type { ExpositionCache } from '../metrics/cache.js';
 import type { SelfMetrics } from '../metrics/self.js';
+import type { ExporterStatus } from '../model/status.js';
+import { HOMEPAGE } from '../version.js';
+import { renderLandingPage } from './landing.js';
 
 /** Middleware on Node's own request and response (basic auth is one), so it runs on the fast path as well as in express. */
 export type NodeMiddleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
@@ -36,6 +39,8 @@ export interface AppDeps {
   headers?: () => Readonly<Record<string, string>>;
   /** Scrapes served at once; more get 503 rather than queueing up memory. */
   maxConcurrentScrapes?: number;
+  /** What the landing page shows, taken per request; without it the page holds the links only. */
+  status?: () => ExporterStatus;
 }
 
 const SECURITY_HEADERS: Record<string, string> = {
@@ -45,26 +50,6 @@ const SECURITY_HEADERS: Record<string, string> = {
   'Referrer-Policy': 'no-referrer',
   'Cache-Control': 'no-store',
 };
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-export function landingPage(telemetryPath: string): string {
-  const p = escapeHtml(telemetryPath);
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Alibaba Cloud Security Center exporter</title></head>
-<body>
-<h1>Alibaba Cloud Security Center exporter</h1>
-<p>Exports the progress of Security Center virus scan tasks (DescribeScanTaskProgress) for Prometheus.</p>
-<ul>
-<li><a href="${p}">${p}</a> metrics</li>
-<li><a href="/-/healthy">/-/healthy</a> liveness</li>
-<li><a href="/-/ready">/-/ready</a> readiness (once every task was answered, or after the ready timeout)</li>
-</ul>
-</body></html>
-`;
-}
 
 /** What the express app and the fast path share: one scrape counter, one handler. */
 interface Shared {
@@ -177,7 +162,7 @@ function buildApp(deps: AppDeps, shared: Shared): express.Express {
   app.disable('x-powered-by');
   app.disable('etag'); // an ETag is a SHA-1 of the whole body per request: costly and useless here
   app.set('query parser', false);
-  const landing = landingPage(deps.telemetryPath);
+  const landing = { telemetryPath: deps.telemetryPath, ...(HOMEPAGE ? { documentationUrl: HOMEPAGE } : {}) };
 
   app.use((req, res, next) => shared.headers(req, res, next));
 
@@ -221,10 +206,11 @@ function buildApp(deps: AppDeps, shared: Shared): express.Express {
     else res.status(500).type('text/plain').send('Failed to reload the configuration; the reason is in the exporter log\n');
   });
 
-  // Behind basic auth like the telemetry path (exporter-toolkit guards every path); only the two
-  // probe endpoints above stay open, so a kubelet or Docker health check needs no credentials.
+  // Behind basic auth like the telemetry path (exporter-toolkit guards every path): it shows the
+  // accounts, endpoints and task counts. Only the two probe endpoints above stay open, so a kubelet
+  // or Docker health check needs no credentials.
   app.all('/', only(['GET', 'HEAD']), guard, (_req, res) => {
-    res.set(SECURITY_HEADERS).status(200).type('html').send(landing);
+    res.set(SECURITY_HEADERS).status(200).type('html').send(renderLandingPage(deps.status?.(), landing));
   });
 
   app.use((_req, res) => {

@@ -6,6 +6,7 @@
 import type { Logger } from '../log/logger.js';
 import type { ExpositionCache } from '../metrics/cache.js';
 import type { SelfMetrics } from '../metrics/self.js';
+import type { ExporterStatus } from '../model/status.js';
 import type { ReloadOutcome } from '../reload.js';
 import { basicAuthMiddleware } from '../web/basicAuth.js';
 import type { WebConfig } from '../web/config.js';
@@ -27,6 +28,8 @@ export interface HttpOptions {
   /** Scrapes served at once (--web.max-requests). */
   readonly maxRequests?: number;
   readonly logger: Logger;
+  /** What the landing page shows (the pipeline's status()). */
+  readonly status?: () => ExporterStatus;
 }
 
 export function startHttp(o: HttpOptions): Promise<ServingHandle> {
@@ -42,6 +45,7 @@ export function startHttp(o: HttpOptions): Promise<ServingHandle> {
     auth: basicAuthMiddleware(() => web()?.basicAuthUsers, { logger: o.logger, onDenied: (reason) => o.self.authDenied(reason) }),
     headers: () => web()?.headers ?? {},
     maxConcurrentScrapes: o.maxRequests,
+    status: o.status,
   });
   return startServer(listener, { host: o.listen.host, port: o.listen.port, webConfig: web(), logger: o.logger, onConnectionShed: (reason) => o.self.connectionShed(reason) });
 }

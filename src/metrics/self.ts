@@ -12,6 +12,7 @@
 import client from 'prom-client';
 import { ACTIONS, TARGET_INFO_PROBLEMS } from '../model/vocabulary.js';
 import type { Snapshot } from '../model/snapshot.js';
+import { ERROR_CODES_MAX, type AccountActivity } from '../model/status.js';
 import type { AccountIdentity, AccountObserver, PollObserver } from '../poller/observer.js';
 import { AUTH_DENIAL_REASONS, type AuthDenialReason } from '../web/basicAuth.js';
 import type { ShedReason } from '../web/server.js';
@@ -45,6 +46,17 @@ export interface SelfMetricsOptions {
   now?: () => number;
 }
 
+/** One account's figures for activity(), updated by its observer. */
+interface MutableActivity {
+  lastCycle?: AccountActivity['lastCycle'];
+  skippedTicks: number;
+  apiCalls: number;
+  apiErrors: number;
+  /** Calls by error code; bounded by the codes the API and the client know. */
+  codes: Map<string, number>;
+  rateLimitQps?: number;
+}
+
 export class SelfMetrics implements PollObserver {
   /** The exporter's own families, rendered at every scrape. */
   readonly registry = new client.Registry();
@@ -75,6 +87,9 @@ export class SelfMetrics implements PollObserver {
   /** Bounds on API-provided label values: the code here, the rest in the families. */
   readonly labelLimits: LabelLimits;
   private readonly accountObservers = new Map<string, AccountObserver>();
+  /** The same facts as plain figures, per account, for the landing page (prom-client's own are async to read). */
+  private readonly activities = new Map<string, MutableActivity>();
+  private config: { ok: boolean; lastSuccessAt?: number } = { ok: true };
   private known: readonly AccountIdentity[] = [];
 
   constructor(opts: SelfMetricsOptions) {
@@ -138,17 +153,25 @@ export class SelfMetrics implements PollObserver {
     const l = this.labels(name);
     // An account removed by a reload may still finish a call: what it reports then is dropped.
     const live = () => this.accountObservers.get(name) === o;
+    const act: MutableActivity = { skippedTicks: 0, apiCalls: 0, apiErrors: 0, codes: new Map() };
     const observer: AccountObserver = {
       apiCall: (action, code, seconds) => {
         if (!live()) return;
         this.apiRequests.inc({ ...l, action, code: this.labelLimits.code.apply(code) });
         this.apiDuration.observe({ ...l, action }, seconds);
+        act.apiCalls++;
+        if (code !== 'OK') {
+          act.apiErrors++;
+          act.codes.set(code, (act.codes.get(code) ?? 0) + 1);
+        }
       },
       targetInfoError: (reason) => {
         if (live()) this.targetInfoErrors.inc({ ...l, reason });
       },
       rateLimitChanged: (qps) => {
-        if (live()) this.rateLimit.set(l, qps);
+        if (!live()) return;
+        this.rateLimit.set(l, qps);
+        act.rateLimitQps = qps;
       },
       cycleFinished: (stats) => {
         // Polls of tasks a reload added are counted in the API families only.
@@ -158,13 +181,17 @@ export class SelfMetrics implements PollObserver {
         this.lastCycle.set(l, (stats.startedAt + stats.durationMs) / 1000);
         this.cycleCalls.set(l, stats.apiCalls);
         this.cycleTasks.set(l, stats.tasksPolled);
+        act.lastCycle = { result: stats.result, finishedAt: stats.startedAt + stats.durationMs, durationMs: stats.durationMs, apiCalls: stats.apiCalls };
       },
       tickSkipped: () => {
-        if (live()) this.cycles.inc({ ...l, result: 'skipped' });
+        if (!live()) return;
+        this.cycles.inc({ ...l, result: 'skipped' });
+        act.skippedTicks++;
       },
     };
     o = observer;
     this.accountObservers.set(name, o);
+    this.activities.set(name, act);
     if (this.accountLabel) this.zeroAccount(name);
     return o;
   }
@@ -184,6 +211,7 @@ export class SelfMetrics implements PollObserver {
     for (const a of accounts) this.accountInfo?.set({ account: a.name, endpoint: a.endpoint ?? '', region: a.region ?? '' }, 1);
     for (const a of gone) {
       this.accountObservers.delete(a.name);
+      this.activities.delete(a.name);
       void this.forget(a.name);
     }
   }
@@ -223,6 +251,34 @@ export class SelfMetrics implements PollObserver {
   configLoaded(ok: boolean, at: number): void {
     this.reloadOk.set(ok ? 1 : 0);
     if (ok) this.reloadTime.set(at / 1000);
+    this.config = ok ? { ok, lastSuccessAt: at } : { ...this.config, ok };
+  }
+
+  /** What the reload metrics say: whether the last load succeeded, and when one last did (Unix ms). */
+  configState(): { readonly ok: boolean; readonly lastSuccessAt?: number } {
+    return this.config;
+  }
+
+  /**
+   * What the account's polling did, as plain figures (what the account
+   * families hold, read without prom-client): the last cycle, API calls and
+   * errors since the account was configured, the most frequent error codes.
+   */
+  activity(account: string): AccountActivity {
+    const a = this.activities.get(account);
+    if (!a) return { skippedTicks: 0, apiCalls: 0, apiErrors: 0, errorCodes: [] };
+    const errorCodes = [...a.codes]
+      .sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1))
+      .slice(0, ERROR_CODES_MAX)
+      .map(([code, count]) => ({ code, count }));
+    return {
+      ...(a.lastCycle ? { lastCycle: a.lastCycle } : {}),
+      skippedTicks: a.skippedTicks,
+      apiCalls: a.apiCalls,
+      apiErrors: a.apiErrors,
+      errorCodes,
+      ...(a.rateLimitQps !== undefined ? { rateLimitQps: a.rateLimitQps } : {}),
+    };
   }
 
   authDenied(reason: AuthDenialReason): void {

@@ -100,3 +100,42 @@ describe('SelfMetrics in the multi-account form', () => {
     expect(s.some((x) => x.labels.account === 'a')).toBe(true);
   });
 });
+
+describe('SelfMetrics.activity(): the same facts as plain figures, for the landing page', () => {
+  it('last cycle, skipped ticks, calls and errors by code (most frequent first, three at most), rate limit', () => {
+    const self = new SelfMetrics({ version: '1', revision: 'r', processMetrics: false, accountLabel: true });
+    self.accountsChanged([{ name: 'prod' }, { name: 'audit' }]);
+    const prod = self.account('prod');
+    expect(self.activity('prod')).toEqual({ skippedTicks: 0, apiCalls: 0, apiErrors: 0, errorCodes: [] });
+    for (const code of ['OK', 'OK', 'ServerError', 'Throttling.User', 'Throttling.User', 'NoPermission', 'timeout', 'timeout', 'timeout']) prod.apiCall(ACTIONS.describeScanTaskProgress, code, 0.1);
+    prod.cycleFinished(cycle({ result: 'partial', startedAt: 5_000, durationMs: 250, apiCalls: 9 }));
+    prod.cycleFinished(cycle({ kind: 'added', result: 'failure', startedAt: 9_000 })); // not a cycle
+    prod.tickSkipped();
+    prod.rateLimitChanged(2.5);
+    expect(self.activity('prod')).toEqual({
+      lastCycle: { result: 'partial', finishedAt: 5_250, durationMs: 250, apiCalls: 9 },
+      skippedTicks: 1,
+      apiCalls: 9,
+      apiErrors: 7,
+      errorCodes: [
+        { code: 'timeout', count: 3 },
+        { code: 'Throttling.User', count: 2 },
+        { code: 'NoPermission', count: 1 },
+      ],
+      rateLimitQps: 2.5,
+    });
+    expect(self.activity('audit').apiCalls).toBe(0);
+    // Gone with the account; a call still in flight counts nowhere.
+    self.accountsChanged([{ name: 'audit' }]);
+    prod.apiCall(ACTIONS.describeScanTaskProgress, 'ServerError', 0.1);
+    expect(self.activity('prod')).toEqual({ skippedTicks: 0, apiCalls: 0, apiErrors: 0, errorCodes: [] });
+  });
+
+  it('configState(): the last load, and when one last succeeded', () => {
+    const self = new SelfMetrics({ version: '1', revision: 'r', processMetrics: false });
+    self.configLoaded(true, 1_000);
+    expect(self.configState()).toEqual({ ok: true, lastSuccessAt: 1_000 });
+    self.configLoaded(false, 2_000);
+    expect(self.configState()).toEqual({ ok: false, lastSuccessAt: 1_000 });
+  });
+});

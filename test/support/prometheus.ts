@@ -7,8 +7,8 @@
  * prometheus-alertmanager`, which names the Alertmanager binary
  * prometheus-alertmanager). Tests use toolGate() to skip outside CI when a
  * binary is missing, and to fail in CI (CI set) where they are required; the
- * other Debian tools the deploy tests need (systemd-analyze, ...) go through
- * the same gate.
+ * other Debian tools the tests need (systemd-analyze, ..., chromium for the
+ * landing page) go through the same gate.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,7 +18,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { freePort, sleep } from './net.js';
 
-export type ToolName = 'prometheus' | 'promtool' | 'alertmanager' | 'amtool' | 'systemd-analyze' | 'systemd-sysusers';
+export type ToolName = 'prometheus' | 'promtool' | 'alertmanager' | 'amtool' | 'systemd-analyze' | 'systemd-sysusers' | 'chromium';
 
 /** Executable names tried for each tool, in order. */
 const CANDIDATES: Record<ToolName, readonly string[]> = {
@@ -28,6 +28,7 @@ const CANDIDATES: Record<ToolName, readonly string[]> = {
   amtool: ['amtool'],
   'systemd-analyze': ['systemd-analyze'],
   'systemd-sysusers': ['systemd-sysusers'],
+  chromium: ['chromium'],
 };
 
 /** The Debian package that installs each tool. */
@@ -38,6 +39,7 @@ const DEBIAN_PACKAGE: Record<ToolName, string> = {
   amtool: 'prometheus-alertmanager',
   'systemd-analyze': 'systemd',
   'systemd-sysusers': 'systemd',
+  chromium: 'chromium',
 };
 
 const EXTRA_DIRS = ['/usr/bin', '/usr/local/bin', '/bin'];
