@@ -12,8 +12,8 @@
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Snapshot, TaskState } from '../poller/state.js';
-import { escapeHelp, escapeLabelValue, formatValue } from './exposition.js';
-import { TASK_FAMILIES, type TaskFamily } from './taskFamilies.js';
+import { escapeHelp, formatValue } from './exposition.js';
+import { TASK_FAMILIES, TASK_SECTION, type TaskFamily } from './taskFamilies.js';
 
 /**
  * Work between two yields to the event loop, checked every 16 tasks: long
@@ -69,7 +69,7 @@ function* render(snapshot: Snapshot, opts: RenderOptions, sink: Sink): Generator
   const families = opts.families ?? TASK_FAMILIES;
   const slice = Math.max(1, opts.yieldEvery ?? Infinity);
   const tasks: readonly TaskState[] = snapshot.tasks;
-  const tids = tasks.map((t) => `task_id="${escapeLabelValue(t.id)}"`);
+  const tids = tasks.map(TASK_SECTION.labelPrefix);
   let out = '';
   let sliceStart = performance.now();
   let inSlice = 0;

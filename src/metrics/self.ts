@@ -17,12 +17,12 @@ export const PROCESS_METRICS_MAX_AGE_MS = 1000;
 
 const GAUGES_NAMED_TOTAL = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
-/** Self-metrics text split by how often it changes. */
+/** Self-metrics text split by how often it changes; the whole text is the parts joined by blank lines. */
 export interface SelfParts {
   /** Changes from one scrape to the next (counters of scrapes, API calls...). */
   readonly volatile: string;
-  /** Changes rarely: the same string object while unchanged. */
-  readonly stable?: string;
+  /** Change rarely, each the same string object while unchanged: sent after `volatile`, in order. */
+  readonly stable?: readonly string[];
 }
 
 export interface SelfMetricsOptions {
@@ -120,8 +120,8 @@ export class SelfMetrics implements PollObserver {
 
   /** Text exposition of the self-metrics: the exporter's own families, then the process metrics. */
   async render(): Promise<string> {
-    const { volatile, stable } = await this.renderParts();
-    return stable === undefined ? volatile : `${volatile}\n${stable}`;
+    const { volatile, stable = [] } = await this.renderParts();
+    return [volatile, ...stable].join('\n');
   }
 
   /**
@@ -133,7 +133,7 @@ export class SelfMetrics implements PollObserver {
   async renderParts(): Promise<SelfParts> {
     const volatile = await this.registry.metrics();
     if (!this.processRegistry) return { volatile };
-    return { volatile, stable: await this.processMetricsText(this.processRegistry) };
+    return { volatile, stable: [await this.processMetricsText(this.processRegistry)] };
   }
 
   private processMetricsText(registry: client.Registry): Promise<string> {

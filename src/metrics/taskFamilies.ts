@@ -6,15 +6,11 @@
 import { TARGET_TYPES, TASK_STATUSES } from '../sas/types.js';
 import type { TaskState } from '../poller/state.js';
 import { escapeLabelValue as esc } from './exposition.js';
+import type { Family, Section } from './incremental.js';
 
-export type Emit = (labels: string, value: number) => void;
+export type { Emit } from './incremental.js';
 
-export interface TaskFamily {
-  readonly name: string;
-  readonly help: string;
-  readonly type: 'gauge';
-  samples(task: TaskState, tid: string, emit: Emit): void;
-}
+export type TaskFamily = Family<TaskState>;
 
 const seconds = (ms: number) => ms / 1000;
 
@@ -86,3 +82,9 @@ export const TASK_FAMILIES: readonly TaskFamily[] = [
     },
   },
 ];
+
+/** The task families as a section of the incremental exposition: one object per task, identified by its ID. */
+export const TASK_SECTION: Section<TaskState> = {
+  families: TASK_FAMILIES,
+  labelPrefix: (t) => `task_id="${esc(t.id)}"`,
+};
