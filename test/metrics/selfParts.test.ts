@@ -47,3 +47,61 @@ describe('self-metrics in parts', () => {
     expect(await body(parts, true, true)).toMatch(/# EOF\n$/);
   });
 });
+
+describe('self-metrics between scrapes', () => {
+  const parse = (text: string, line: string): number | undefined => {
+    const m = text.split('\n').find((l) => l.startsWith(`${line} `));
+    return m === undefined ? undefined : Number(m.slice(line.length + 1));
+  };
+
+  it('are rendered by prom-client only after an event changed them, and every event shows at the next scrape', async () => {
+    const self = new SelfMetrics({ version: '1', revision: 'r', processMetrics: false });
+    let renders = 0;
+    const metrics = self.registry.metrics.bind(self.registry);
+    self.registry.metrics = () => {
+      renders++;
+      return metrics();
+    };
+    const first = await self.renderParts();
+    for (let i = 0; i < 50; i++) {
+      self.scraped(200);
+      const p = await self.renderParts();
+      // The very same string: the cache keeps its compressed form.
+      expect(p.stable![0]).toBe(first.stable![0]);
+      // The scrape counter is exact at every scrape.
+      expect(parse(p.volatile, 'aliyun_sas_exporter_scrapes_total{code="200"}')).toBe(i + 1);
+    }
+    expect(renders).toBe(1);
+
+    const events: [string, () => void, string, number][] = [
+      ['apiCall', () => self.apiCall('DescribeScanTaskProgress', 'OK', 0.2), 'aliyun_sas_api_requests_total{action="DescribeScanTaskProgress",code="OK"}', 1],
+      ['targetInfoError', () => self.targetInfoError('empty'), 'aliyun_sas_target_info_errors_total{reason="empty"}', 1],
+      ['tickSkipped', () => self.tickSkipped(), 'aliyun_sas_poll_cycles_total{result="skipped"}', 1],
+      ['cycleFinished', () => self.cycleFinished({ result: 'success', durationMs: 1500, startedAt: 1_000_000, apiCalls: 7, tasksPolled: 3, tasksFailed: 0, retriesDropped: 0 }), 'aliyun_sas_poll_cycle_api_calls', 7],
+      ['rateLimitChanged', () => self.rateLimitChanged(12), 'aliyun_sas_api_rate_limit_qps', 12],
+      ['configLoaded', () => self.configLoaded(false, 0), 'aliyun_sas_exporter_config_last_reload_successful', 0],
+      ['tasks.set', () => self.tasks.set(42), 'aliyun_sas_tasks', 42],
+    ];
+    for (const [what, event, line, value] of events) {
+      const before = renders;
+      event();
+      const text = await self.render();
+      expect(parse(text, line), what).toBe(value);
+      expect(renders, what).toBe(before + 1);
+      await self.render();
+      expect(renders, what).toBe(before + 1);
+    }
+  });
+
+  it('render the scrape counter as prom-client renders a counter', async () => {
+    const self = new SelfMetrics({ version: '1', revision: 'r', processMetrics: false });
+    expect((await self.renderParts()).volatile).toBe(
+      '# HELP aliyun_sas_exporter_scrapes_total Responses of the telemetry path by HTTP status code.\n# TYPE aliyun_sas_exporter_scrapes_total counter\n',
+    );
+    self.scraped(200);
+    self.scraped(503);
+    self.scraped(200);
+    expect((await self.renderParts()).volatile).toMatch(/counter\naliyun_sas_exporter_scrapes_total\{code="200"\} 2\naliyun_sas_exporter_scrapes_total\{code="503"\} 1\n$/);
+    expect(self.familyNames()).toContain('aliyun_sas_exporter_scrapes_total');
+  });
+});
