@@ -9,7 +9,7 @@ import zlib from 'node:zlib';
 import type { Snapshot } from '../poller/state.js';
 import type { SelfParts } from './self.js';
 import { OPENMETRICS_CONTENT_TYPE, OPENMETRICS_EOF, TEXT_CONTENT_TYPE, textToOpenMetrics, type Negotiated } from './exposition.js';
-import { IncrementalExposition, type AnySection, type IncrementalOptions, type Publication, type UpdateStats } from './incremental.js';
+import { IncrementalExposition, type AnySection, type IncrementalOptions, type Publication } from './incremental.js';
 import { TASK_SECTION } from './taskFamilies.js';
 
 const GZIP_EOF = zlib.gzipSync(OPENMETRICS_EOF);
@@ -109,11 +109,6 @@ export class ExpositionCache<Snap extends SnapshotLike = Snapshot> {
 
   get generation(): number {
     return this.rendered.generation;
-  }
-
-  /** What the last publication cost (objects and blocks rendered, bytes compressed and copied). */
-  get lastUpdate(): UpdateStats {
-    return this.rendered.publication.stats;
   }
 
   /** Called with each new snapshot. Renders are serialised; a burst of snapshots renders only the newest. */

@@ -144,7 +144,8 @@ export class WorkerCompressor implements Compressor {
   private ensureWorker(): Worker | undefined {
     if (this.worker) return this.worker;
     try {
-      const w = new Worker(WORKER_SOURCE, { eval: true, name: 'exposition-gzip' });
+      // Its JavaScript holds a few small objects at a time (the bytes are outside the heap): a small heap, less memory.
+      const w = new Worker(WORKER_SOURCE, { eval: true, name: 'exposition-gzip', resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 } });
       w.unref(); // never keeps the process alive while idle; ref'd while a batch is out
       w.on('message', (m: Reply) => this.onReply(w, m));
       w.on('error', (err) => this.fail(w, err));

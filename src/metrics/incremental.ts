@@ -64,9 +64,9 @@ export type SectionObjects<S extends readonly AnySection[]> = {
 export interface IncrementalOptions {
   /** Plain bytes per block: the unit of re-rendering and of compression (default 32 KiB). */
   readonly blockBytes?: number;
-  /** Objects per block at most, for families with few or no samples per object (default 1024). */
+  /** Objects per block at most, for families with few or no samples per object (default 256). */
   readonly maxBlockObjects?: number;
-  /** Bytes per served chunk (default 1 MiB). */
+  /** Bytes per served chunk (default 256 KiB). */
   readonly chunkBytes?: number;
   /** Work between two yields to the event loop (default 5 ms). */
   readonly sliceMs?: number;
@@ -171,28 +171,84 @@ function sameObjects<T>(list: readonly T[], from: number, objs: readonly T[]): b
 }
 
 /**
- * Cuts pieces into chunks. A chunk starts where one started before (so a
- * change only rebuilds the chunks around it, never shifts the others), or
- * once the current one holds `target` bytes (2 x target for a chunk that
- * started where one did before: a block growing a little moves nothing).
+ * Cuts pieces into chunks as they come, and builds each chunk as soon as it
+ * is complete. A chunk starts where one started before (so a change only
+ * rebuilds the chunks around it, never shifts the others), or once the
+ * current one holds `target` bytes (2 x target for a chunk that started
+ * where one did before: a block growing a little moves nothing). A chunk
+ * whose pieces are all the same buffers as before is kept; another is
+ * copied together, and the blocks' bytes re-pointed into it.
  */
-function groupPieces(pieces: readonly Piece[], starts: ReadonlyMap<number, Chunk>, target: number): Piece[][] {
-  const groups: Piece[][] = [];
-  let cur: Piece[] = [];
-  let bytes = 0;
-  let limit = target;
-  for (const p of pieces) {
-    if (cur.length > 0 && (starts.has(p.key) || bytes >= limit)) {
-      groups.push(cur);
-      cur = [];
-      bytes = 0;
-    }
-    if (cur.length === 0) limit = starts.has(p.key) ? 2 * target : target;
-    cur.push(p);
-    bytes += p.buf.length;
+class ChunkBuilder {
+  readonly chunks: Chunk[] = [];
+  private readonly starts = new Map<number, Chunk>();
+  private group: Piece[] = [];
+  private bytes = 0;
+  private limit: number;
+
+  constructor(
+    old: readonly Chunk[],
+    private readonly target: number,
+    private readonly kind: 'plain' | 'gz',
+    private readonly stats: MutableStats,
+  ) {
+    for (const c of old) this.starts.set(c.start, c);
+    this.limit = target;
   }
-  if (cur.length > 0) groups.push(cur);
-  return groups;
+
+  push(p: Piece): void {
+    if (p.buf.length === 0) return;
+    if (this.group.length > 0 && (this.starts.has(p.key) || this.bytes >= this.limit)) this.close();
+    if (this.group.length === 0) this.limit = this.starts.has(p.key) ? 2 * this.target : this.target;
+    this.group.push(p);
+    this.bytes += p.buf.length;
+  }
+
+  finish(): Chunk[] {
+    if (this.group.length > 0) this.close();
+    return this.chunks;
+  }
+
+  private close(): void {
+    const g = this.group;
+    this.group = [];
+    const len = this.bytes;
+    this.bytes = 0;
+    const prev = this.starts.get(g[0]!.key);
+    if (prev && prev.parts.length === g.length && g.every((p, j) => p.buf === prev.parts[j])) {
+      this.chunks.push(prev);
+      return;
+    }
+    const buf = Buffer.allocUnsafeSlow(len);
+    const parts: Buffer[] = [];
+    let off = 0;
+    for (const p of g) {
+      p.buf.copy(buf, off);
+      const end = off + p.buf.length;
+      if (p.block) {
+        // The block's bytes now live in the chunk: the buffer it was rendered into can go.
+        const view = buf.subarray(off, end);
+        if (this.kind === 'plain') p.block.plain = view;
+        else p.block.gz = view;
+        parts.push(view);
+      } else {
+        parts.push(p.buf);
+      }
+      off = end;
+    }
+    this.chunks.push({ start: g[0]!.key, parts, buf });
+    this.stats.chunksBuilt++;
+    this.stats.bytesCopied += len;
+  }
+}
+
+/** Bytes sent to compression and not back yet, at most; rendering waits beyond (bounded memory on a full render). */
+const COMPRESSION_BACKLOG = 2 * 1024 * 1024;
+
+/** What the render generator yields: a time slice is up, or compression is behind. */
+const enum Pause {
+  Slice,
+  Backlog,
 }
 
 export class IncrementalExposition<S extends readonly AnySection[]> {
@@ -205,6 +261,8 @@ export class IncrementalExposition<S extends readonly AnySection[]> {
   private nextId = 1;
   private plainChunks: readonly Chunk[] = [];
   private gzipChunks: readonly Chunk[] = [];
+  /** Set when the chunks got fragmented: the next update lays them out afresh. */
+  private relayout = false;
   private updating = false;
   private published: Publication = {
     plain: [],
@@ -216,8 +274,8 @@ export class IncrementalExposition<S extends readonly AnySection[]> {
 
   constructor(sections: S, options: IncrementalOptions = {}) {
     this.blockBytes = options.blockBytes ?? 32 * 1024;
-    this.maxBlockObjects = options.maxBlockObjects ?? 1024;
-    this.chunkBytes = options.chunkBytes ?? 1024 * 1024;
+    this.maxBlockObjects = options.maxBlockObjects ?? 256;
+    this.chunkBytes = options.chunkBytes ?? 256 * 1024;
     this.sliceMs = options.sliceMs ?? 5;
     for (const [what, v] of [['blockBytes', this.blockBytes], ['maxBlockObjects', this.maxBlockObjects], ['chunkBytes', this.chunkBytes]] as const) {
       if (!(v >= 1)) throw new RangeError(`IncrementalExposition: ${what} must be >= 1, got ${v}`);
@@ -271,7 +329,10 @@ export class IncrementalExposition<S extends readonly AnySection[]> {
     const t0 = performance.now();
     const stats: MutableStats = { objects: 0, objectRenders: 0, blocks: 0, blocksRendered: 0, blocksCompressed: 0, bytesCompressed: 0, chunksBuilt: 0, bytesCopied: 0, ms: 0 };
     const clock = new Slicer(this.sliceMs);
-    const jobs: Promise<void>[] = [];
+    const jobs = new Backlog();
+    // Plain chunks are built while rendering, in exposition order: the
+    // rendered blocks never pile up beside the chunks that will hold them.
+    const plain = new ChunkBuilder(this.relayout ? [] : this.plainChunks, this.chunkBytes, 'plain', stats);
     const staged: Block<object>[][][] = [];
     for (let s = 0; s < this.state.length; s++) {
       const sec = this.state[s]!;
@@ -280,9 +341,11 @@ export class IncrementalExposition<S extends readonly AnySection[]> {
       const perFamily: Block<object>[][] = [];
       for (const fam of sec.families) {
         const out: Block<object>[] = [];
-        for (const _ of this.renderFamily(sec, fam, list, out, jobs, stats, clock)) {
+        const gen = this.renderFamily(sec, fam, list, out, plain, jobs, stats, clock);
+        for (let r = gen.next(); !r.done; r = gen.next()) {
           this.compressor.flush();
-          await yieldToLoop();
+          if (r.value === Pause.Backlog) await jobs.below(COMPRESSION_BACKLOG / 2);
+          else await yieldToLoop();
           clock.reset();
         }
         perFamily.push(out);
@@ -290,29 +353,22 @@ export class IncrementalExposition<S extends readonly AnySection[]> {
       }
       staged.push(perFamily);
     }
+    const plainChunks = plain.finish();
     this.compressor.flush();
-    await Promise.all(jobs);
+    await jobs.all();
     clock.reset();
 
-    const plainPieces: Piece[] = [];
-    const gzipPieces: Piece[] = [];
+    const gzip = new ChunkBuilder(this.relayout ? [] : this.gzipChunks, this.chunkBytes, 'gz', stats);
     for (let s = 0; s < this.state.length; s++) {
       const fams = this.state[s]!.families;
       for (let f = 0; f < fams.length; f++) {
         const blocks = staged[s]![f]!;
         if (!blocks.some((b) => b.plain.length > 0)) continue;
-        const fam = fams[f]!;
-        plainPieces.push({ key: fam.headerKey, buf: fam.header });
-        gzipPieces.push({ key: fam.headerKey, buf: fam.headerGz });
-        for (const b of blocks) {
-          if (b.plain.length === 0) continue;
-          plainPieces.push({ key: b.id, buf: b.plain, block: b });
-          gzipPieces.push({ key: b.id, buf: b.gz, block: b });
-        }
+        gzip.push({ key: fams[f]!.headerKey, buf: fams[f]!.headerGz });
+        for (const b of blocks) gzip.push({ key: b.id, buf: b.gz, block: b });
       }
     }
-    const plainChunks = await this.drive(this.layout(plainPieces, this.plainChunks, 'plain', stats, clock), clock);
-    const gzipChunks = await this.drive(this.layout(gzipPieces, this.gzipChunks, 'gz', stats, clock), clock);
+    const gzipChunks = gzip.finish();
 
     // Commit: nothing below can fail.
     for (let s = 0; s < this.state.length; s++) {
@@ -325,6 +381,9 @@ export class IncrementalExposition<S extends readonly AnySection[]> {
     let gzipLength = 0;
     for (const c of plainChunks) plainLength += c.buf.length;
     for (const c of gzipChunks) gzipLength += c.buf.length;
+    // Splits leave small chunks behind; once they are many, the next update lays out afresh.
+    const many = (chunks: number, bytes: number) => chunks > 2 * Math.ceil(bytes / this.chunkBytes) + 2;
+    this.relayout = many(plainChunks.length, plainLength) || many(gzipChunks.length, gzipLength);
     stats.ms = performance.now() - t0;
     this.published = Object.freeze({
       plain: Object.freeze(plainChunks.map((c) => c.buf)),
@@ -336,17 +395,9 @@ export class IncrementalExposition<S extends readonly AnySection[]> {
     return this.published;
   }
 
-  private async drive<R>(gen: Generator<void, R, void>, clock: Slicer): Promise<R> {
-    for (;;) {
-      const r = gen.next();
-      if (r.done) return r.value;
-      await yieldToLoop();
-      clock.reset();
-    }
-  }
-
   /**
-   * One family's blocks for the new list. Yields when its time slice is up.
+   * One family's blocks for the new list, pushed to the plain chunks as they
+   * are done. Yields when its time slice is up or compression is behind.
    * A block is kept when it holds the very same objects; otherwise it is
    * rendered from its first object up to the next kept block's first object
    * (cut once it holds blockBytes, or 2 x blockBytes when it replaces a
@@ -358,10 +409,11 @@ export class IncrementalExposition<S extends readonly AnySection[]> {
     fam: FamilyState<T>,
     list: readonly T[],
     out: Block<T>[],
-    jobs: Promise<void>[],
+    plain: ChunkBuilder,
+    jobs: Backlog,
     stats: MutableStats,
     clock: Slicer,
-  ): Generator<void, void, void> {
+  ): Generator<Pause, void, void> {
     const { blockBytes, maxBlockObjects } = this;
     const keys = sec.keys;
     const labelPrefix = sec.section.labelPrefix;
@@ -381,26 +433,43 @@ export class IncrementalExposition<S extends readonly AnySection[]> {
     const emit: Emit = (labels, value) => {
       text += linePrefix + labels + '} ' + formatValue(value) + '\n';
     };
+    // HELP and TYPE go before the family's first sample: a family without samples is left out whole.
+    let headed = false;
+    const add = (b: Block<T>): void => {
+      out.push(b);
+      if (b.plain.length === 0) return;
+      if (!headed) {
+        plain.push({ key: fam.headerKey, buf: fam.header });
+        headed = true;
+      }
+      plain.push({ key: b.id, buf: b.plain, block: b });
+    };
     const finish = (prev: Block<T> | undefined, key: string, objs: T[], body: string): void => {
       stats.objectRenders += objs.length;
       stats.blocksRendered++;
-      const plain = body.length === 0 ? EMPTY : Buffer.from(body);
-      if (prev !== undefined && plain.equals(prev.plain)) {
+      // Encoded into a reused buffer first: most blocks rendered again come out
+      // the same (a task's targets rarely change with its status), and need no buffer of their own.
+      const scratch = this.scratchFor(body.length);
+      const len = body.length === 0 ? 0 : scratch.write(body);
+      if (prev !== undefined && len === prev.plain.length && scratch.subarray(0, len).equals(prev.plain)) {
         // Same bytes: keep them and their gzip member (and so the chunks holding them).
-        out.push({ id: prev.id, key, objs, plain: prev.plain, gz: prev.gz });
+        add({ id: prev.id, key, objs, plain: prev.plain, gz: prev.gz });
         return;
       }
-      const block: Block<T> = { id: prev ? prev.id : this.nextId++, key, objs, plain, gz: EMPTY };
-      out.push(block);
-      if (plain.length > 0) {
+      const block: Block<T> = { id: prev ? prev.id : this.nextId++, key, objs, plain: EMPTY, gz: EMPTY };
+      if (len > 0) {
+        const bytes = Buffer.from(scratch.subarray(0, len));
+        block.plain = bytes;
         stats.blocksCompressed++;
-        stats.bytesCompressed += plain.length;
-        jobs.push(
-          this.compressor.gzip(plain).then((gz) => {
+        stats.bytesCompressed += len;
+        jobs.add(
+          this.compressor.gzip(bytes).then((gz) => {
             block.gz = gz;
           }),
+          len,
         );
       }
+      add(block);
     };
     const n = list.length;
     let i = 0;
@@ -410,7 +479,7 @@ export class IncrementalExposition<S extends readonly AnySection[]> {
       if (prev !== undefined) {
         anchors.delete(key);
         if (sameObjects(list, i, prev.objs)) {
-          out.push(prev);
+          add(prev);
           i += prev.objs.length;
           continue;
         }
@@ -432,7 +501,7 @@ export class IncrementalExposition<S extends readonly AnySection[]> {
           half = objs.length;
           halfLen = text.length;
         }
-        if (clock.due()) yield;
+        if (clock.due()) yield Pause.Slice;
         if (i >= n || objs.length >= maxBlockObjects) break;
         k = keyOf(list[i]!);
         if (anchors.has(k)) {
@@ -454,51 +523,42 @@ export class IncrementalExposition<S extends readonly AnySection[]> {
         finish(prev, key, objs, text);
       }
       text = '';
+      if (jobs.bytes > COMPRESSION_BACKLOG) yield Pause.Backlog;
     }
   }
 
-  /** The chunks for the new pieces, reusing every chunk whose pieces are all the same buffers. */
-  private *layout(pieces: readonly Piece[], old: readonly Chunk[], kind: 'plain' | 'gz', stats: MutableStats, clock: Slicer): Generator<void, Chunk[], void> {
-    const target = this.chunkBytes;
-    const starts = new Map<number, Chunk>();
-    for (const c of old) starts.set(c.start, c);
-    let groups = groupPieces(pieces, starts, target);
-    let total = 0;
-    for (const p of pieces) total += p.buf.length;
-    // Splits leave small chunks behind; once they are many, lay out afresh.
-    if (groups.length > 2 * Math.ceil(total / target) + 2) groups = groupPieces(pieces, new Map(), target);
-    const chunks: Chunk[] = [];
-    for (const g of groups) {
-      const prev = starts.get(g[0]!.key);
-      if (prev && prev.parts.length === g.length && g.every((p, j) => p.buf === prev.parts[j])) {
-        chunks.push(prev);
-        continue;
-      }
-      let len = 0;
-      for (const p of g) len += p.buf.length;
-      const buf = Buffer.allocUnsafeSlow(len);
-      const parts: Buffer[] = [];
-      let off = 0;
-      for (const p of g) {
-        p.buf.copy(buf, off);
-        const end = off + p.buf.length;
-        if (p.block) {
-          // The block's bytes now live in the chunk: the buffer it was rendered into can go.
-          const view = buf.subarray(off, end);
-          if (kind === 'plain') p.block.plain = view;
-          else p.block.gz = view;
-          parts.push(view);
-        } else {
-          parts.push(p.buf);
-        }
-        off = end;
-      }
-      chunks.push({ start: g[0]!.key, parts, buf });
-      stats.chunksBuilt++;
-      stats.bytesCopied += len;
-      if (clock.due(true)) yield;
-    }
-    return chunks;
+  private scratch = Buffer.alloc(0);
+
+  /** A buffer that holds `chars` UTF-16 code units as UTF-8 (3 bytes each at most). */
+  private scratchFor(chars: number): Buffer {
+    if (this.scratch.length < chars * 3) this.scratch = Buffer.allocUnsafeSlow(Math.max(chars * 3, 256 * 1024));
+    return this.scratch;
+  }
+}
+
+/** Compression jobs of an update: all awaited at the end; the bytes not back yet, to wait on when too many. */
+class Backlog {
+  bytes = 0;
+  private readonly jobs: { readonly done: Promise<void>; readonly bytes: number }[] = [];
+  private next = 0;
+
+  add(job: Promise<void>, bytes: number): void {
+    this.bytes += bytes;
+    const done = job.then(() => {
+      this.bytes -= bytes;
+    });
+    // A failure is reported by all(); until then it must not count as unhandled.
+    done.catch(() => undefined);
+    this.jobs.push({ done, bytes });
+  }
+
+  /** Waits, oldest job first, until fewer than `bytes` are out. */
+  async below(bytes: number): Promise<void> {
+    while (this.bytes > bytes && this.next < this.jobs.length) await this.jobs[this.next++]!.done;
+  }
+
+  async all(): Promise<void> {
+    await Promise.all(this.jobs.map((j) => j.done));
   }
 }
 

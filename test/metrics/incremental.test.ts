@@ -314,6 +314,8 @@ describe('incremental exposition: block sizes', () => {
     }
     const pub = await eng.update([list]);
     expect(pub.stats.blocks).toBeLessThanOrEqual(1.5 * first.stats.blocks);
+    // Chunks split as blocks grow; once too many, they are laid out afresh.
+    expect(pub.plain.length).toBeLessThanOrEqual(2 * (2 * Math.ceil(pub.plainLength / opts.chunkBytes) + 2));
     expect(Buffer.concat(pub.plain).equals(renderFull([ROWS], [list]))).toBe(true);
   });
 
@@ -345,6 +347,32 @@ describe('incremental exposition: failures and misuse', () => {
     const list = rows(100, 6);
     const b = await eng.update([list]);
     expect(gunzipSync(Buffer.concat(b.gzip)).equals(renderFull([ROWS], [list]))).toBe(true);
+  });
+
+  it('waits for compression to catch up rather than piling up rendered bytes', async () => {
+    let out = 0;
+    let most = 0;
+    const slow = {
+      gzip: (b: Buffer) => {
+        out += b.length;
+        most = Math.max(most, out);
+        return new Promise<Buffer>((resolve) =>
+          setTimeout(() => {
+            out -= b.length;
+            resolve(storedGzipMember(b));
+          }, 100),
+        );
+      },
+      flush: () => undefined,
+      close: async () => undefined,
+    } satisfies Compressor;
+    const eng = new IncrementalExposition([ROWS], { blockBytes: 64 * 1024, compressor: slow });
+    const list = rows(150_000, 1);
+    const pub = await eng.update([list]);
+    expect(pub.plainLength).toBeGreaterThan(8_000_000);
+    // 2 MiB outstanding at most, plus the block that crossed the line.
+    expect(most).toBeLessThanOrEqual(2 * 1024 * 1024 + 200 * 1024);
+    expect(gunzipSync(Buffer.concat(pub.gzip)).equals(renderFull([ROWS], [list]))).toBe(true);
   });
 
   it('refuses overlapping updates, a family declared twice and a wrong number of lists', async () => {
