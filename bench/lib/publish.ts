@@ -32,7 +32,7 @@ export interface PublishResult {
   readonly scatter: PublishCost;
   /** Every task changed at once (median). */
   readonly all: PublishCost;
-  /** A whole cycle published progressively: every task once, 4 % a publication (totals). */
+  /** A whole cycle published progressively: every task once, 4 % a publication (totals; the median of three cycles). */
   readonly progressive: Cost & { publications: number };
   /** CPU ms of every round, interleaved: full, contiguous, scatter, all. */
   readonly rounds: { full: Cost[]; contiguous: number[]; scatter: number[]; all: number[] };

@@ -131,8 +131,8 @@ export interface PublishCost {
  * same snapshot (the cache's work per snapshot before). Changes: 1 % of the
  * tasks replaced by their next poll's state, in one contiguous run (as a
  * cycle polls them, in configuration order) or scattered at random; every
- * task changed at once; and a whole cycle published progressively, 25
- * publications of 4 % each. Each kind is timed in a run of its own, in the
+ * task changed at once; and whole cycles published progressively, 25
+ * publications of 4 % each (the median of three). Each kind is timed in a run of its own, in the
  * steady state of a running exporter (no forced GC: after one, V8 runs the
  * next few ms of work slower and sweeps on other threads, which would
  * weigh on small publications most); full renders are timed before and
@@ -194,16 +194,21 @@ async function publishCompare(a: Shape & { rounds: number; engine?: IncrementalO
   const all: PublishCost[] = [];
   for (let r = 0; r < a.rounds; r++) all.push(await publishSome('all'));
   check('every task');
-  // A cycle published progressively: every task once, in order, 4 % a publication.
+  // A cycle published progressively: every task once, in order, 4 % a publication; three cycles, the median one.
   const steps = 25;
-  const progressive = { wallMs: 0, cpuMs: 0, publications: steps };
-  for (let s = 0; s < steps; s++) {
-    const from = Math.floor((s * a.tasks) / steps);
-    const to = Math.floor(((s + 1) * a.tasks) / steps);
-    const c = await publishSome(Array.from({ length: to - from }, (_, j) => from + j));
-    progressive.wallMs += c.wallMs;
-    progressive.cpuMs += c.cpuMs;
+  const cycles: { wallMs: number; cpuMs: number }[] = [];
+  for (let c = 0; c < 3; c++) {
+    const total = { wallMs: 0, cpuMs: 0 };
+    for (let s = 0; s < steps; s++) {
+      const from = Math.floor((s * a.tasks) / steps);
+      const to = Math.floor(((s + 1) * a.tasks) / steps);
+      const p = await publishSome(Array.from({ length: to - from }, (_, j) => from + j));
+      total.wallMs += p.wallMs;
+      total.cpuMs += p.cpuMs;
+    }
+    cycles.push(total);
   }
+  const progressive = { ...[...cycles].sort((x, y) => x.cpuMs - y.cpuMs)[1]!, publications: steps };
   check('progressive cycle');
   await fullRenders(a.rounds);
   await eng.close();
