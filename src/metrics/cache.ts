@@ -92,6 +92,8 @@ export class ExpositionCache<Snap extends SnapshotLike = Snapshot> {
 
   /** The stable self-metrics parts and their forms, by format and position: reused while a text is unchanged. */
   private readonly stableMemo: Map<number, Encoded>[] = [new Map(), new Map()];
+  /** The same, joined, by format: for the very same array of parts. */
+  private readonly joinedMemo: ({ readonly parts: readonly string[]; readonly plain: Buffer; readonly gzip: Buffer } | undefined)[] = [undefined, undefined];
 
   /**
    * `renderSelf` gives the self-metrics text, whole (compressed at every
@@ -155,13 +157,12 @@ export class ExpositionCache<Snap extends SnapshotLike = Snapshot> {
       chunks.push(n.gzip ? zlib.gzipSync(selfBuf, { level: 1 }) : selfBuf);
     } else {
       // The same bytes as SelfMetrics.render(): the parts joined by blank lines (OpenMetrics drops them).
+      // The volatile part is a few hundred bytes (a pool slice, no allocation of its own); the stable
+      // ones are one buffer kept from scrape to scrape.
       const v = Buffer.from(n.openMetrics ? textToOpenMetrics(self.volatile) : self.volatile);
+      const stable = this.stableParts(self.stable ?? [], n.openMetrics);
       chunks.push(n.gzip ? storedGzipMember(v) : v);
-      const stable = self.stable ?? [];
-      for (let i = 0; i < stable.length; i++) {
-        const s = this.stablePart(i, stable[i]!, n.openMetrics);
-        chunks.push(n.gzip ? s.gzip : s.plain);
-      }
+      if (stable.plain.length > 0) chunks.push(n.gzip ? stable.gzip : stable.plain);
     }
     const body = n.gzip ? r.gzip : r.plain;
     for (const c of body) chunks.push(c);
@@ -173,6 +174,21 @@ export class ExpositionCache<Snap extends SnapshotLike = Snapshot> {
       length = GZIP_EMPTY.length;
     }
     return n.gzip ? { contentType, contentEncoding: 'gzip', chunks, length } : { contentType, chunks, length };
+  }
+
+  /**
+   * The stable parts, encoded and joined. SelfMetrics hands over the very
+   * same array while no part changed: then this is a lookup; otherwise only
+   * the parts that changed are encoded again.
+   */
+  private stableParts(parts: readonly string[], openMetrics: boolean): { readonly plain: Buffer; readonly gzip: Buffer } {
+    const f = openMetrics ? 1 : 0;
+    const memo = this.joinedMemo[f];
+    if (memo && memo.parts === parts) return memo;
+    const encoded = parts.map((p, i) => this.stablePart(i, p, openMetrics));
+    const joined = { parts, plain: Buffer.concat(encoded.map((e) => e.plain)), gzip: Buffer.concat(encoded.map((e) => e.gzip)) };
+    this.joinedMemo[f] = joined;
+    return joined;
   }
 
   private stablePart(index: number, source: string, openMetrics: boolean): Encoded {

@@ -27,7 +27,7 @@ const GAUGES_NAMED_TOTAL = ['nodejs_active_handles_total', 'nodejs_active_reques
 export interface SelfParts {
   /** Changes from one scrape to the next (the scrape counter): a few lines. */
   readonly volatile: string;
-  /** Change rarely, each the same string object while unchanged: sent after `volatile`, in order. */
+  /** Change rarely, each the same string object while unchanged (and the array too while none changed): sent after `volatile`, in order. */
   readonly stable?: readonly string[];
 }
 
@@ -68,6 +68,7 @@ export class SelfMetrics implements PollObserver {
   /** Bumped by every change to the registry's values; the rendered text is kept while it stays. */
   private version = 0;
   private ownText: { version: number; text: Promise<string> } | undefined;
+  private stableParts: readonly string[] = [];
 
   constructor(opts: SelfMetricsOptions) {
     const registers = [this.registry];
@@ -165,9 +166,11 @@ export class SelfMetrics implements PollObserver {
   async renderParts(): Promise<SelfParts> {
     const volatile = this.scrapesText();
     const own = this.ownFamiliesText();
-    if (!this.processRegistry) return { volatile, stable: [await own] };
-    const [o, p] = await Promise.all([own, this.processMetricsText(this.processRegistry)]);
-    return { volatile, stable: [o, p] };
+    const texts = this.processRegistry ? await Promise.all([own, this.processMetricsText(this.processRegistry)]) : [await own];
+    // The very same array while no text changed: the cache then reuses their encoded forms whole.
+    const last = this.stableParts;
+    if (last.length !== texts.length || texts.some((t, i) => t !== last[i])) this.stableParts = Object.freeze(texts);
+    return { volatile, stable: this.stableParts };
   }
 
   /** The scrape counter as prom-client renders a counter: HELP, TYPE, one line per code. */
