@@ -151,7 +151,7 @@ async function main(): Promise<number> {
       .map((r) => r.tasks.toLocaleString('en-US'))
       .join(' and ')}${ci ? ' (CI mode: reduced sizes and durations, indicative only; exit code ignores speed)' : ''}. `,
     `Publish: CPU time of the child process (all threads), 1 % of the tasks replaced by their next poll's state, medians; full = render + one gzip member of the whole body, as before the incremental exposition. `,
-    `Scrape cases: ${durationS} s each, after a warm-up, ours and baseline interleaved; ${goalRounds} round(s) at the judged size (median). `,
+    `Scrape cases: ${durationS} s a side and round, after a warm-up, ours and baseline taking turns in 1-s slices; ${goalRounds} round(s) at the judged sizes (median). `,
     `Ours = ExpositionCache + request listener + startServer in a child process; answers include the self-metrics. `,
     `Poll: simulator in its own process, 50 ms per call, ${qps} qps budget, burst ${burst}, concurrency ${concurrency}; 1 task in 10 active, the rest terminal (re-check interval 1 h). `,
     `Total ${((Date.now() - started) / 1000).toFixed(0)} s.`,
