@@ -101,7 +101,7 @@ export class ExpositionCache<Snap extends SnapshotLike = Snapshot> {
    * member, each stable part compressed once while it stays the same).
    */
   constructor(
-    private readonly renderSelf: () => Promise<string | SelfParts>,
+    private readonly renderSelf: () => string | SelfParts | Promise<string | SelfParts>,
     options: ExpositionCacheOptions<Snap> = {},
   ) {
     this.layout = options.layout ?? (TASK_LAYOUT as unknown as ExpositionLayout<Snap>);
@@ -145,10 +145,14 @@ export class ExpositionCache<Snap extends SnapshotLike = Snapshot> {
     }
   }
 
-  /** The whole answer for one scrape. */
-  async expose(n: Negotiated): Promise<Exposition> {
+  /** The whole answer for one scrape: at once when the self-metrics are at hand (the common case). */
+  expose(n: Negotiated): Exposition | Promise<Exposition> {
     const r = this.rendered.publication; // one consistent publication for the whole answer
-    const self = await this.renderSelf();
+    const self = this.renderSelf();
+    return self instanceof Promise ? self.then((s) => this.answer(n, r, s)) : this.answer(n, r, self);
+  }
+
+  private answer(n: Negotiated, r: Publication, self: string | SelfParts): Exposition {
     const contentType = n.openMetrics ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE;
     const chunks: Buffer[] = [];
     if (typeof self === 'string') {

@@ -48,7 +48,7 @@ export class SelfMetrics implements PollObserver {
   readonly registry = new client.Registry();
   /** prom-client's default process metrics, when enabled; rendered at most once per PROCESS_METRICS_MAX_AGE_MS. */
   private readonly processRegistry: client.Registry | undefined;
-  private processText: { at: number; text: Promise<string> } | undefined;
+  private processText: (Rendering & { at: number }) | undefined;
   private readonly clock: () => number;
   private readonly apiRequests;
   private readonly apiDuration;
@@ -67,7 +67,7 @@ export class SelfMetrics implements PollObserver {
   private readonly scrapes = new Map<string, number>();
   /** Bumped by every change to the registry's values; the rendered text is kept while it stays. */
   private version = 0;
-  private ownText: { version: number; text: Promise<string> } | undefined;
+  private ownText: (Rendering & { version: number }) | undefined;
   private stableParts: readonly string[] = [];
 
   constructor(opts: SelfMetricsOptions) {
@@ -163,13 +163,21 @@ export class SelfMetrics implements PollObserver {
    * metrics, the very same string for up to PROCESS_METRICS_MAX_AGE_MS (so
    * the compressed forms of both can be reused).
    */
-  async renderParts(): Promise<SelfParts> {
+  renderParts(): SelfParts | Promise<SelfParts> {
     const volatile = this.scrapesText();
     const own = this.ownFamiliesText();
-    const texts = this.processRegistry ? await Promise.all([own, this.processMetricsText(this.processRegistry)]) : [await own];
+    const proc = this.processRegistry ? this.processMetricsText(this.processRegistry) : undefined;
+    // Both texts at hand (between two events, within the process metrics' second): no promise at all.
+    if (own.value !== undefined && (proc === undefined || proc.value !== undefined)) {
+      return this.parts(volatile, proc === undefined ? [own.value] : [own.value, proc.value!]);
+    }
+    return Promise.all([own.text, proc?.text]).then(([o, p]) => this.parts(volatile, p === undefined ? [o] : [o, p]));
+  }
+
+  private parts(volatile: string, texts: readonly string[]): SelfParts {
     // The very same array while no text changed: the cache then reuses their encoded forms whole.
     const last = this.stableParts;
-    if (last.length !== texts.length || texts.some((t, i) => t !== last[i])) this.stableParts = Object.freeze(texts);
+    if (last.length !== texts.length || texts.some((t, i) => t !== last[i])) this.stableParts = Object.freeze([...texts]);
     return { volatile, stable: this.stableParts };
   }
 
@@ -184,28 +192,42 @@ export class SelfMetrics implements PollObserver {
    * prom-client reads every value synchronously when metrics() is called:
    * an event after that bumps the version, and the next scrape renders again.
    */
-  private ownFamiliesText(): Promise<string> {
+  private ownFamiliesText(): Rendering {
     if (!this.ownText || this.ownText.version !== this.version) {
-      const text = this.registry.metrics();
-      const entry = { version: this.version, text };
-      this.ownText = entry;
-      text.catch(() => {
+      const entry = rendering(this.registry.metrics(), () => {
         if (this.ownText === entry) this.ownText = undefined;
       });
+      this.ownText = Object.assign(entry, { version: this.version });
     }
-    return this.ownText.text;
+    return this.ownText;
   }
 
-  private processMetricsText(registry: client.Registry): Promise<string> {
+  private processMetricsText(registry: client.Registry): Rendering {
     const now = this.clock();
     if (!this.processText || now - this.processText.at >= PROCESS_METRICS_MAX_AGE_MS) {
-      const text = registry.metrics();
-      this.processText = { at: now, text };
       // A failed collection is not kept: the next scrape tries again.
-      text.catch(() => {
-        if (this.processText?.text === text) this.processText = undefined;
+      const entry = rendering(registry.metrics(), () => {
+        if (this.processText === entry) this.processText = undefined;
       });
+      this.processText = Object.assign(entry, { at: now });
     }
-    return this.processText.text;
+    return this.processText;
   }
+}
+
+/** A text being rendered: the promise, and the text itself once it is there. */
+interface Rendering {
+  readonly text: Promise<string>;
+  value?: string;
+}
+
+function rendering(text: Promise<string>, onError: () => void): Rendering {
+  const r: Rendering = { text };
+  text.then(
+    (v) => {
+      r.value = v;
+    },
+    onError,
+  );
+  return r;
 }
