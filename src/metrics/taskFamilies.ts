@@ -82,3 +82,5 @@ export const TASK_FAMILIES: readonly TaskFamily[] = [
     },
   },
 ];
+
+/** The task families as a section of the incremental exposition: one object per task, identified by its ID. */
