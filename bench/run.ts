@@ -8,12 +8,17 @@
  *   --client=autocannon / --baseline=node   force the fallbacks
  *   --duration=S --rounds=N --qps=N --burst=N --concurrency=N   override
  *   --strict    exit 1 when a goal fails
+ *   --block-sweep   only the publish phase, at the judged size, for several
+ *               block sizes of the incremental exposition (how the defaults
+ *               were chosen); writes bench/results/blocks.json
  *
- * Each size runs four phases, each in fresh child processes: render vs
- * prom-client, scrape load vs a static-file baseline, memory under
- * continuous scraping, and (T <= 10,000) a poll cycle against the simulator
- * process with a health probe. Prints one markdown table and writes JSON to
- * bench/results/latest.json (bench/results/ci.json with --ci).
+ * Each size runs five phases, each in fresh child processes: render vs
+ * prom-client, publishing changed snapshots through the incremental
+ * exposition vs a full render + gzip, scrape load vs a static-file
+ * baseline, memory under continuous scraping, and (T <= 10,000) a poll cycle
+ * against the simulator process with a health probe. Prints one markdown
+ * table and writes JSON to bench/results/latest.json (bench/results/ci.json
+ * with --ci).
  */
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -23,8 +28,9 @@ import { parseArgs } from 'node:util';
 import { nginxAvailable } from './lib/baseline.js';
 import { detectClient } from './lib/load.js';
 import { pollPhase } from './lib/poll.js';
+import { publishPhase, type PublishResult } from './lib/publish.js';
 import { renderPhase } from './lib/render.js';
-import { evaluate, table, type Machine, type SizeResult } from './lib/report.js';
+import { evaluate, SCRAPE_GOAL_SIZES, table, type Machine, type SizeResult } from './lib/report.js';
 import { rssPhase } from './lib/rss.js';
 import { scrapePhase } from './lib/scrape.js';
 
@@ -46,6 +52,7 @@ const { values: flags } = parseArgs({
     burst: { type: 'string' },
     concurrency: { type: 'string' },
     strict: { type: 'boolean', default: false },
+    'block-sweep': { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -86,6 +93,8 @@ async function main(): Promise<number> {
   };
   log(`bench: ${ci ? 'CI (reduced)' : flags.large ? 'large' : 'default'} mode; sizes ${sizes.join(', ')} x ${TARGETS} targets; ${machine.loadClient}; ${machine.baseline}`);
 
+  if (flags['block-sweep']) return blockSweep(goalTasks, ci ? 3 : goalRounds + 2);
+
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'sas-bench-'));
   const results: SizeResult[] = [];
   const started = Date.now();
@@ -96,6 +105,13 @@ async function main(): Promise<number> {
       const render = await renderPhase(SERVE_CHILD, tasks, TARGETS, tasks >= 50_000 ? 3 : ci ? 5 : 7);
       log(`  ours ${render.oursRenderMs.toFixed(0)} ms, prom-client metrics() ${render.promMetricsMs.toFixed(0)} ms, ${render.series} series, byte-equal ${render.equivalence.byteEqual}`);
 
+      log(`== T=${tasks}: publishing changed snapshots vs a full render + gzip`);
+      const publish = await publishPhase(SERVE_CHILD, tasks, TARGETS, tasks >= 50_000 ? 3 : ci ? 3 : 5);
+      log(
+        `  1 % contiguous ${publish.contiguous.cpuMs.toFixed(1)} ms CPU (${(100 * publish.ratio.contiguous).toFixed(1)} % of ${publish.full.cpuMs.toFixed(0)} ms), ` +
+          `scattered ${(100 * publish.ratio.scatter).toFixed(1)} %, every task x${publish.ratio.all.toFixed(2)}, progressive cycle x${publish.ratio.progressive.toFixed(2)}`,
+      );
+
       log(`== T=${tasks}: scrape load (${durationS} s per case)`);
       const scrape = await scrapePhase({
         childScript: SERVE_CHILD,
@@ -105,7 +121,7 @@ async function main(): Promise<number> {
         ...(flags.baseline ? { baseline: flags.baseline as 'nginx' | 'node' } : {}),
         connections: [1, 4],
         durationS,
-        rounds: tasks === goalTasks ? goalRounds : 1,
+        rounds: tasks === goalTasks || (SCRAPE_GOAL_SIZES as readonly number[]).includes(tasks) ? goalRounds : 1,
         warmupS: ci ? 1 : 2,
         log,
       });
@@ -120,7 +136,7 @@ async function main(): Promise<number> {
         mkdirSync(dir);
         poll = await pollPhase({ root: ROOT, childScript: POLL_CHILD, dir, tasks, targets: TARGETS, qps, burst, concurrency, latencyMs: 50, activeEvery: 10, probeEveryMs: 20, log });
       }
-      results.push({ tasks, targets: TARGETS, render, scrape, rss, ...(poll ? { poll } : {}) });
+      results.push({ tasks, targets: TARGETS, render, publish, scrape, rss, ...(poll ? { poll } : {}) });
       log(`== T=${tasks} done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     }
   } finally {
@@ -128,10 +144,14 @@ async function main(): Promise<number> {
   }
 
   const judged = results.find((r) => r.tasks === goalTasks)!;
-  const goals = evaluate(judged);
+  const goals = evaluate(judged, results);
   const note = [
-    `Goals judged at T=${goalTasks.toLocaleString('en-US')}${ci ? ' (CI mode: reduced sizes and durations, indicative only; exit code ignores speed)' : ''}. `,
-    `Scrape cases: ${durationS} s each, after a warm-up, ours and baseline interleaved; ${goalRounds} round(s) at the judged size (median). `,
+    `Goals judged at T=${goalTasks.toLocaleString('en-US')}, scrape ratios at T=${results
+      .filter((r) => (SCRAPE_GOAL_SIZES as readonly number[]).includes(r.tasks) || r.tasks === goalTasks)
+      .map((r) => r.tasks.toLocaleString('en-US'))
+      .join(' and ')}${ci ? ' (CI mode: reduced sizes and durations, indicative only; exit code ignores speed)' : ''}. `,
+    `Publish: CPU time of the child process (all threads), 1 % of the tasks replaced by their next poll's state, medians; full = render + one gzip member of the whole body, as before the incremental exposition. `,
+    `Scrape cases: ${durationS} s a side and round, after a warm-up, ours and baseline taking turns in 1-s slices; ${goalRounds} round(s) at the judged sizes (median). `,
     `Ours = ExpositionCache + request listener + startServer in a child process; answers include the self-metrics. `,
     `Poll: simulator in its own process, 50 ms per call, ${qps} qps budget, burst ${burst}, concurrency ${concurrency}; 1 task in 10 active, the rest terminal (re-check interval 1 h). `,
     `Total ${((Date.now() - started) / 1000).toFixed(0)} s.`,
@@ -156,6 +176,38 @@ async function main(): Promise<number> {
   process.stdout.write(`\nJSON: ${path.relative(process.cwd(), file) || file}\n`);
   const failed = goals.filter((g) => !g.pass);
   if (failed.length && flags.strict) return 1;
+  return 0;
+}
+
+/** The publish phase for several block sizes: gzip size against re-rendering and re-compression costs. */
+async function blockSweep(tasks: number, rounds: number): Promise<number> {
+  const configs = [
+    { blockBytes: 16 * 1024, maxBlockObjects: 256 },
+    { blockBytes: 32 * 1024, maxBlockObjects: 64 },
+    { blockBytes: 32 * 1024, maxBlockObjects: 256 },
+    { blockBytes: 32 * 1024, maxBlockObjects: 1024 },
+    { blockBytes: 64 * 1024, maxBlockObjects: 256 },
+    { blockBytes: 128 * 1024, maxBlockObjects: 256 },
+  ];
+  const out: { config: (typeof configs)[number]; result: PublishResult }[] = [];
+  const lines = [
+    `| block bytes / max objects (T=${tasks.toLocaleString('en-US')}) | blocks | gzip vs one member | 1 % contiguous | 1 % scattered | every task | cycle in 25 publications |`,
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const config of configs) {
+    log(`== block sweep: ${config.blockBytes / 1024} KiB, ${config.maxBlockObjects} objects`);
+    const r = await publishPhase(SERVE_CHILD, tasks, TARGETS, rounds, config);
+    out.push({ config, result: r });
+    const p = (x: number) => `${(100 * x).toFixed(1)} %`;
+    lines.push(
+      `| ${config.blockBytes / 1024} KiB / ${config.maxBlockObjects} | ${r.firstPublish.stats.blocks} | x${(r.gzipBytes / r.singleGzipBytes).toFixed(3)} | ${p(r.ratio.contiguous)} | ${p(r.ratio.scatter)} | ${p(r.ratio.all)} | x${r.ratio.progressive.toFixed(2)} |`,
+    );
+  }
+  process.stdout.write(`\n${lines.join('\n')}\n\nCPU time vs a full render + gzip (medians of ${rounds} rounds, ${3 * rounds} publications).\n`);
+  const file = path.join(ROOT, 'bench/results/blocks.json');
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(`${file}.tmp`, JSON.stringify({ generatedAt: new Date().toISOString(), tasks, targetsPerTask: TARGETS, rounds, sweep: out }, null, 2) + '\n');
+  renameSync(`${file}.tmp`, file);
   return 0;
 }
 

@@ -8,6 +8,8 @@
 import type { AccountConfig, ExporterConfig } from './config/schema.js';
 import type { Logger } from './log/logger.js';
 import { ExpositionCache } from './metrics/cache.js';
+import { snapshotLayout } from './metrics/layout.js';
+import { TASK_FAMILIES } from './metrics/taskFamilies.js';
 import { SelfMetrics } from './metrics/self.js';
 import { Poller, type ConfigureResult } from './poller/poller.js';
 import type { TickerFactory } from './poller/scheduler.js';
@@ -69,7 +71,8 @@ export class Pipeline {
     this.makeSource = opts.makeSource;
     this.self = opts.self ?? new SelfMetrics({ version: VERSION, revision: REVISION, accountLabel: config.multiAccount });
     const logger = opts.logger;
-    this.cache = new ExpositionCache(() => this.self.renderParts(), this.self.labelLimits);
+    // The exporter's own label bounds, which count what they do in the self-metrics.
+    this.cache = new ExpositionCache(() => this.self.renderParts(), { layout: snapshotLayout(TASK_FAMILIES, this.self.labelLimits) });
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
     this.poller = new Poller({
       logger: logger.child({ component: 'poller' }),

@@ -56,6 +56,24 @@ function combine(rs: LoadResult[]): LoadResult {
   return { ...mid, rps: median(rs.map((r) => r.rps)), p50Ms: median(rs.map((r) => r.p50Ms)), p99Ms: median(rs.map((r) => r.p99Ms)), maxMs: Math.max(...rs.map((r) => r.maxMs)) };
 }
 
+/** Slices of one round as one run: requests over time; latency percentiles weighted by requests (the client reports no histogram). */
+function merge(rs: readonly LoadResult[]): LoadResult {
+  const requests = rs.reduce((a, r) => a + r.requests, 0);
+  const durationS = rs.reduce((a, r) => a + r.durationS, 0);
+  const w = (f: (r: LoadResult) => number) => rs.reduce((a, r) => a + f(r) * r.requests, 0) / requests;
+  return {
+    requests,
+    durationS,
+    rps: requests / durationS,
+    p50Ms: w((r) => r.p50Ms),
+    p99Ms: w((r) => r.p99Ms),
+    maxMs: Math.max(...rs.map((r) => r.maxMs)),
+    bytesPerRequest: w((r) => r.bytesPerRequest),
+    errors: rs.reduce((a, r) => a + r.errors, 0),
+    non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
+  };
+}
+
 function check(r: LoadResult, expectBytes: number, connections: number, what: string): void {
   if (r.requests === 0) throw new Error(`${what}: no request completed`);
   if (r.errors > 0 || r.non2xx > 0) throw new Error(`${what}: ${r.errors} errors, ${r.non2xx} non-2xx answers`);
@@ -99,15 +117,21 @@ export async function scrapePhase(o: ScrapeOptions): Promise<ScrapeResult> {
       for (const c of o.connections) {
         const rounds: { ours: LoadResult; baseline: LoadResult }[] = [];
         for (let r = 0; r < o.rounds; r++) {
-          const order = (r + c) % 2 === 0 ? (['ours', 'baseline'] as const) : (['baseline', 'ours'] as const);
-          const got: Partial<Record<'ours' | 'baseline', LoadResult>> = {};
-          for (const side of order) {
-            const res = await runLoad(o.client, { url: targets[side], connections: c, durationS: o.durationS, headers: HEADERS[enc] });
-            check(res, size[enc], c, `${side} ${enc} c=${c}`);
-            got[side] = res;
+          // Ours and the baseline take turns in slices of about a second, so
+          // that a burst of other work on the machine weighs on both alike.
+          const slices = Math.max(1, Math.round(o.durationS));
+          const got: Record<'ours' | 'baseline', LoadResult[]> = { ours: [], baseline: [] };
+          for (let k = 0; k < slices; k++) {
+            const order = (r + c + k) % 2 === 0 ? (['ours', 'baseline'] as const) : (['baseline', 'ours'] as const);
+            for (const side of order) {
+              const res = await runLoad(o.client, { url: targets[side], connections: c, durationS: 1, headers: HEADERS[enc] });
+              check(res, size[enc], c, `${side} ${enc} c=${c}`);
+              got[side].push(res);
+            }
           }
-          rounds.push({ ours: got.ours!, baseline: got.baseline! });
-          o.log(`  ${enc} c=${c} round ${r + 1}: ours ${got.ours!.rps.toFixed(0)} req/s p99 ${got.ours!.p99Ms.toFixed(1)} ms | baseline ${got.baseline!.rps.toFixed(0)} req/s p99 ${got.baseline!.p99Ms.toFixed(1)} ms`);
+          const round = { ours: merge(got.ours), baseline: merge(got.baseline) };
+          rounds.push(round);
+          o.log(`  ${enc} c=${c} round ${r + 1}: ours ${round.ours.rps.toFixed(0)} req/s p99 ${round.ours.p99Ms.toFixed(1)} ms | baseline ${round.baseline.rps.toFixed(0)} req/s p99 ${round.baseline.p99Ms.toFixed(1)} ms`);
         }
         const ours = combine(rounds.map((x) => x.ours));
         const base = combine(rounds.map((x) => x.baseline));

@@ -58,9 +58,19 @@ export interface Negotiated {
   readonly gzip: boolean;
 }
 
+/** The last few answers: a scraper sends the same two headers every time. */
+const negotiated = new Map<string, Negotiated>();
+
 /** Picks the format from Accept and the encoding from Accept-Encoding, honouring q=0. */
 export function negotiate(accept: string | undefined, acceptEncoding: string | undefined): Negotiated {
-  return { openMetrics: prefersOpenMetrics(accept), gzip: acceptsGzip(acceptEncoding) };
+  const key = `${accept ?? ''}\n${acceptEncoding ?? ''}`;
+  let n = negotiated.get(key);
+  if (n === undefined) {
+    n = Object.freeze({ openMetrics: prefersOpenMetrics(accept), gzip: acceptsGzip(acceptEncoding) });
+    if (negotiated.size >= 16 || key.length > 1024) negotiated.clear();
+    negotiated.set(key, n);
+  }
+  return n;
 }
 
 interface MediaRange {

@@ -113,7 +113,7 @@ export class LabelValueBound {
   }
 }
 
-/** The bounds of every API-provided label, shared by the self-metrics and the task families. */
+/** The bounds of every API-provided label, shared by the self-metrics and the families. */
 export class LabelLimits {
   readonly code: LabelValueBound;
   readonly targetType: LabelValueBound;
@@ -150,3 +150,6 @@ export class LabelLimits {
     if (targets > 0) this.onLimited('target', 'dropped', targets);
   }
 }
+
+/** Bounds that count nothing: for renders outside the exporter (tests, the benchmark's reference). */
+export const UNCOUNTED_LABEL_LIMITS = new LabelLimits();

@@ -1,5 +1,7 @@
 /**
- * Renders a snapshot's families (tasks, latest scans, machines) into the exposition bytes. Runs once
+ * The reference full render of a snapshot (every section of layout.ts), what
+ * the incremental engine's output is checked against and the benchmark
+ * compares with prom-client. Runs once
  * per snapshot, not per scrape, and yields to the event loop every few ms so
  * health checks and scrapes stay fast while a large snapshot renders.
  *
@@ -12,11 +14,10 @@
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Snapshot, TaskState } from '../model/snapshot.js';
-import { escapeHelp, escapeLabelValue, formatValue } from './exposition.js';
-import { LabelLimits } from './labels.js';
+import { escapeHelp, formatValue } from './exposition.js';
 import type { Family } from './family.js';
-import { LATEST_SCAN_FAMILIES, MACHINE_FAMILIES } from './scanFamilies.js';
-import { TASK_FAMILIES } from './taskFamilies.js';
+import type { LabelLimits } from './labels.js';
+import { snapshotLayout } from './layout.js';
 
 /**
  * Work between two yields to the event loop, checked every 16 tasks: long
@@ -33,7 +34,7 @@ export interface RenderOptions {
   readonly families?: readonly Family<TaskState>[];
   /** Also yield after this many tasks (default: by time only, every ~5 ms). */
   readonly yieldEvery?: number;
-  /** Bounds on API-provided label values (default: fresh bounds, nothing counted). */
+  /** Bounds on API-provided label values (default: bounds that count nothing). */
   readonly labels?: LabelLimits;
 }
 
@@ -71,45 +72,17 @@ class Sink {
   }
 }
 
-/** One family table over its objects, each with its identifying labels (escaped). */
-interface Section {
-  readonly families: readonly Family<any>[];
-  readonly objects: readonly unknown[];
-  readonly prefixes: readonly string[];
-}
-
-/**
- * The snapshot as sections, in exposition order: the tasks of every account,
- * then each account's latest scan, then the machines of those scans. The
- * account label is there only in the multi-account form.
- */
-export function sectionsOf(snapshot: Snapshot, taskFamilies: readonly Family<TaskState>[] = TASK_FAMILIES, labels: LabelLimits = new LabelLimits()): Section[] {
-  const tasks: Section = { families: taskFamilies, objects: [], prefixes: [] };
-  const scans: Section = { families: LATEST_SCAN_FAMILIES, objects: [], prefixes: [] };
-  const machines: Section = { families: MACHINE_FAMILIES, objects: [], prefixes: [] };
-  const push = (sec: Section, o: unknown, prefix: string) => {
-    (sec.objects as unknown[]).push(o);
-    (sec.prefixes as string[]).push(prefix);
-  };
-  for (const a of snapshot.accounts) {
-    const account = snapshot.multiAccount ? `account="${escapeLabelValue(a.name)}"` : '';
-    const withAccount = account ? `${account},` : '';
-    for (const t of a.tasks) push(tasks, t, `${withAccount}task_id="${escapeLabelValue(t.id)}"`);
-    if (a.latestScan) push(scans, a.latestScan, account);
-    for (const m of a.latestScan?.machines?.rows ?? []) push(machines, m, `${withAccount}uuid="${escapeLabelValue(labels.uuid.apply(m.uuid))}"`);
-  }
-  return [tasks, scans, machines];
-}
-
 function* render(snapshot: Snapshot, opts: RenderOptions, sink: Sink): Generator<void, void, void> {
-  const labels = opts.labels ?? new LabelLimits();
   const slice = Math.max(1, opts.yieldEvery ?? Infinity);
   let out = '';
   let sliceStart = performance.now();
   let inSlice = 0;
-  for (const section of sectionsOf(snapshot, opts.families, labels)) {
-    const { objects, prefixes } = section;
-    for (const f of section.families) {
+  const layout = snapshotLayout(opts.families, opts.labels);
+  const lists = layout.objects(snapshot);
+  for (const [i, section] of layout.sections.entries()) {
+    const objects = lists[i]!;
+    const prefixes = objects.map((o) => section.labelPrefix(o));
+    for (const f of section.families as readonly Family<object>[]) {
       // A family without samples is left out whole: HELP/TYPE alone would only add noise.
       let head: string | undefined = header(f);
       const name = f.name;
@@ -121,7 +94,7 @@ function* render(snapshot: Snapshot, opts: RenderOptions, sink: Sink): Generator
         out += (labels === '' ? name : `${name}{${labels}}`) + ' ' + formatValue(value) + '\n';
       };
       for (let i = 0; i < objects.length; i++) {
-        f.samples(objects[i], prefixes[i]!, emit, labels);
+        f.samples(objects[i], prefixes[i]!, emit);
         if (out.length >= FLUSH_CHARS) {
           sink.write(out);
           out = '';

@@ -9,6 +9,7 @@ import type { LatestScanState, MachineState } from '../model/snapshot.js';
 import { MACHINE_SCAN_STATUSES, ROOT_SCAN_STATUSES, SCAN_RISK_LEVELS } from '../model/vocabulary.js';
 import { escapeLabelValue as esc } from './exposition.js';
 import { join, type Family } from './family.js';
+import { UNCOUNTED_LABEL_LIMITS } from './labels.js';
 
 const seconds = (ms: number) => ms / 1000;
 
@@ -25,7 +26,7 @@ export const LATEST_SCAN_FAMILIES: readonly Family<LatestScanState>[] = [
     name: 'aliyun_sas_virus_scan_latest_poll_error_info',
     help: 'Why the last poll of the latest virus scan failed: error class and API error code. Present only while it fails.',
     type: 'gauge',
-    samples: (s, p, emit, labels) => {
+    samples: (s, p, emit, labels = UNCOUNTED_LABEL_LIMITS) => {
       if (s.lastError) emit(join(p, `class="${s.lastError.class}",code="${esc(labels.code.apply(s.lastError.code, false))}"`), 1);
     },
   },
@@ -33,7 +34,7 @@ export const LATEST_SCAN_FAMILIES: readonly Family<LatestScanState>[] = [
     name: 'aliyun_sas_virus_scan_latest_info',
     help: 'The latest virus scan task of the account: its ID and scan type (system: automatic, user: custom). Always 1.',
     type: 'gauge',
-    samples: (s, p, emit, labels) => {
+    samples: (s, p, emit, labels = UNCOUNTED_LABEL_LIMITS) => {
       if (s.scan) emit(join(p, `task_id="${esc(labels.scanTaskId.apply(s.scan.taskId ?? ''))}",scan_type="${esc(labels.scanType.apply(s.scan.scanType ?? ''))}"`), 1);
     },
   },
@@ -102,7 +103,7 @@ export const MACHINE_FAMILIES: readonly Family<MachineState>[] = [
     name: 'aliyun_sas_virus_scan_machine_info',
     help: 'A machine of the latest virus scan: the scan task, the server’s name and IP addresses. Always 1.',
     type: 'gauge',
-    samples: (m, p, emit, labels) =>
+    samples: (m, p, emit, labels = UNCOUNTED_LABEL_LIMITS) =>
       emit(
         join(p, `task_id="${esc(labels.scanTaskId.apply(m.rootTaskId))}",instance_name="${esc(labels.instanceName.apply(m.instanceName))}",internet_ip="${esc(labels.ip.apply(m.internetIp))}",intranet_ip="${esc(labels.ip.apply(m.intranetIp))}"`),
         1,

@@ -1,13 +1,18 @@
 /**
  * The exporter's own metrics (API calls, cycles, config, HTTP, process),
- * kept in a prom-client registry and rendered per scrape: they are few.
- * Implements the poller's observer, so the poller needs no metrics library.
+ * kept in a prom-client registry. Implements the poller's observer, so the
+ * poller needs no metrics library.
  *
- * prom-client's default process metrics cost ~1 ms to collect (they read
- * /proc, walk handles and heap spaces), ten times the exporter's own
- * families, so they live in a registry of their own whose text is reused for
- * up to PROCESS_METRICS_MAX_AGE_MS: a scrape burst collects them once, while
- * the exporter's counters are always rendered fresh.
+ * Nothing is rendered per scrape that did not change since the last one:
+ * - the scrape counter, the one figure that moves at every scrape, is kept
+ *   out of prom-client and rendered by hand (a few lines);
+ * - the exporter's own families are rendered by prom-client only after an
+ *   event changed one of them (every change goes through this class and
+ *   bumps `version`), so a scrape right after an event sees it, and a
+ *   scrape burst between two events reuses the same text;
+ * - prom-client's default process metrics cost ~1 ms to collect (they read
+ *   /proc, walk handles and heap spaces), so their text is reused for up to
+ *   PROCESS_METRICS_MAX_AGE_MS.
  */
 import client from 'prom-client';
 import { ACTIONS, TARGET_INFO_PROBLEMS } from '../model/vocabulary.js';
@@ -27,13 +32,16 @@ const CYCLE_RESULTS = ['success', 'partial', 'failure', 'skipped'];
 
 const GAUGES_NAMED_TOTAL = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
-/** Self-metrics text split by how often it changes. */
+/** Self-metrics text split by how often it changes; the whole text is the parts joined by blank lines. */
 export interface SelfParts {
-  /** Changes from one scrape to the next (counters of scrapes, API calls...). */
+  /** Changes from one scrape to the next (the scrape counter): a few lines. */
   readonly volatile: string;
-  /** Changes rarely: the same string object while unchanged. */
-  readonly stable?: string;
+  /** Change rarely, each the same string object while unchanged (and the array too while none changed): sent after `volatile`, in order. */
+  readonly stable?: readonly string[];
 }
+
+const SCRAPES = 'aliyun_sas_exporter_scrapes_total';
+const SCRAPES_HEADER = `# HELP ${SCRAPES} Responses of the telemetry path by HTTP status code.\n# TYPE ${SCRAPES} counter\n`;
 
 export interface SelfMetricsOptions {
   version: string;
@@ -52,7 +60,7 @@ interface MutableActivity {
   skippedTicks: number;
   apiCalls: number;
   apiErrors: number;
-  /** Calls by error code; bounded by the codes the API and the client know. */
+  /** Calls by error code, as aliyun_sas_api_requests_total counts them (bounded: see labels.ts). */
   codes: Map<string, number>;
   rateLimitQps?: number;
 }
@@ -62,7 +70,7 @@ export class SelfMetrics implements PollObserver {
   readonly registry = new client.Registry();
   /** prom-client's default process metrics, when enabled; rendered at most once per PROCESS_METRICS_MAX_AGE_MS. */
   private readonly processRegistry: client.Registry | undefined;
-  private processText: { at: number; text: Promise<string> } | undefined;
+  private processText: (Rendering & { at: number }) | undefined;
   private readonly clock: () => number;
   /** Families of one account carry `account` in the multi-account form, nothing in the single-account form. */
   private readonly accountLabel: boolean;
@@ -80,12 +88,17 @@ export class SelfMetrics implements PollObserver {
   private readonly accountInfo;
   private readonly reloadOk;
   private readonly reloadTime;
-  private readonly scrapes;
+  /** Responses by status code, in first-seen order (as prom-client lists label sets). */
+  private readonly scrapes = new Map<string, number>();
   private readonly limited;
   private readonly authDenials;
   private readonly connectionsShed;
-  /** Bounds on API-provided label values: the code here, the rest in the families. */
+  /** Bounds on API-provided label values: the code here, the rest in the families (layout.ts). */
   readonly labelLimits: LabelLimits;
+  /** Bumped by every change to the registry's values; the rendered text is kept while it stays. */
+  private version = 0;
+  private ownText: (Rendering & { version: number }) | undefined;
+  private stableParts: readonly string[] = [];
   private readonly accountObservers = new Map<string, AccountObserver>();
   /** The same facts as plain figures, per account, for the landing page (prom-client's own are async to read). */
   private readonly activities = new Map<string, MutableActivity>();
@@ -112,18 +125,20 @@ export class SelfMetrics implements PollObserver {
       : undefined;
     this.reloadOk = new client.Gauge({ name: 'aliyun_sas_exporter_config_last_reload_successful', help: 'Whether the last configuration load succeeded.', registers });
     this.reloadTime = new client.Gauge({ name: 'aliyun_sas_exporter_config_last_reload_success_timestamp_seconds', help: 'Unix time of the last successful configuration load.', registers });
-    this.scrapes = new client.Counter({ name: 'aliyun_sas_exporter_scrapes_total', help: 'Responses of the telemetry path by HTTP status code.', labelNames: ['code'] as const, registers });
     this.limited = new client.Counter({ name: 'aliyun_sas_exporter_label_values_limited_total', help: 'Label values from the API replaced by "other" (past the bound on distinct values), cut to the maximum length (truncated), or left out (dropped: targets past the per-task limit), counted as they happen.', labelNames: ['label', 'reason'] as const, registers });
     for (const [label, reason] of LIMIT_SERIES) this.limited.inc({ label, reason }, 0);
-    this.labelLimits = new LabelLimits((label, reason, n = 1) => this.limited.inc({ label, reason }, n));
+    this.labelLimits = new LabelLimits((label, reason, n = 1) => {
+      this.version++;
+      this.limited.inc({ label, reason }, n);
+    });
     this.authDenials = new client.Counter({ name: 'aliyun_sas_exporter_http_auth_denied_total', help: 'Requests denied by basic auth: missing, malformed or invalid credentials (401), or busy: too many password verifications waiting (429).', labelNames: ['reason'] as const, registers });
     for (const reason of AUTH_DENIAL_REASONS) this.authDenials.inc({ reason }, 0);
-    this.connectionsShed = new client.Counter({ name: 'aliyun_sas_exporter_http_connections_shed_total', help: 'Connections closed by the connection limits: idle_evicted (an idle connection closed to admit a new one), refused (a new connection closed, every one being busy).', labelNames: ['reason'] as const, registers });
+    this.connectionsShed = new client.Counter({ name: 'aliyun_sas_exporter_http_connections_shed_total', help: 'Connections closed by the connection limit: idle_evicted (an idle connection closed to admit a new one), refused (a new connection closed, every one being busy).', labelNames: ['reason'] as const, registers });
     for (const reason of ['idle_evicted', 'refused']) this.connectionsShed.inc({ reason }, 0);
     const build = new client.Gauge({ name: 'aliyun_sas_exporter_build_info', help: 'Build information of the exporter. Always 1.', labelNames: ['version', 'revision', 'nodejs_version'] as const, registers });
     build.set({ version: opts.version, revision: opts.revision, nodejs_version: process.version }, 1);
     // Label values known in advance start at 0, so the first increment is visible to rate().
-    for (const code of SCRAPE_CODES) this.scrapes.inc({ code }, 0);
+    for (const code of SCRAPE_CODES) this.scrapes.set(code, 0);
     if (!this.accountLabel) this.zeroAccount('');
     this.clock = opts.now ?? (() => performance.now());
     if (opts.processMetrics !== false) {
@@ -141,6 +156,7 @@ export class SelfMetrics implements PollObserver {
   }
 
   private zeroAccount(account: string): void {
+    this.version++;
     const l = this.labels(account);
     for (const result of CYCLE_RESULTS) this.cycles.inc({ ...l, result }, 0);
     for (const reason of TARGET_INFO_PROBLEMS) this.targetInfoErrors.inc({ ...l, reason }, 0);
@@ -157,7 +173,10 @@ export class SelfMetrics implements PollObserver {
     const observer: AccountObserver = {
       apiCall: (action, code, seconds) => {
         if (!live()) return;
-        this.apiRequests.inc({ ...l, action, code: this.labelLimits.code.apply(code) });
+        this.version++;
+        // A code from the API is bounded before it becomes a label (or a key of the landing page's counts).
+        code = this.labelLimits.code.apply(code);
+        this.apiRequests.inc({ ...l, action, code });
         this.apiDuration.observe({ ...l, action }, seconds);
         act.apiCalls++;
         if (code !== 'OK') {
@@ -166,16 +185,20 @@ export class SelfMetrics implements PollObserver {
         }
       },
       targetInfoError: (reason) => {
-        if (live()) this.targetInfoErrors.inc({ ...l, reason });
+        if (!live()) return;
+        this.version++;
+        this.targetInfoErrors.inc({ ...l, reason });
       },
       rateLimitChanged: (qps) => {
         if (!live()) return;
+        this.version++;
         this.rateLimit.set(l, qps);
         act.rateLimitQps = qps;
       },
       cycleFinished: (stats) => {
         // Polls of tasks a reload added are counted in the API families only.
         if (stats.kind !== 'schedule' || !live()) return;
+        this.version++;
         this.cycles.inc({ ...l, result: stats.result });
         this.cycleDuration.set(l, stats.durationMs / 1000);
         this.lastCycle.set(l, (stats.startedAt + stats.durationMs) / 1000);
@@ -185,6 +208,7 @@ export class SelfMetrics implements PollObserver {
       },
       tickSkipped: () => {
         if (!live()) return;
+        this.version++;
         this.cycles.inc({ ...l, result: 'skipped' });
         act.skippedTicks++;
       },
@@ -201,6 +225,7 @@ export class SelfMetrics implements PollObserver {
     const now = new Set(accounts.map((a) => a.name));
     const gone = this.known.filter((a) => !now.has(a.name));
     this.known = accounts;
+    this.version++;
     for (const a of accounts) {
       if (!a.latestScan?.enabled) continue;
       const l = this.labels(a.name);
@@ -230,10 +255,12 @@ export class SelfMetrics implements PollObserver {
         (f as unknown as { remove(l: Record<string, string | number>): void }).remove(labels);
       }
     }
+    this.version++;
   }
 
   /** Task counts of the snapshot now served (so a scrape never shows one configuration's count beside another's series). */
   tasksServed(snapshot: Snapshot): void {
+    this.version++;
     const answered = (a: Snapshot['accounts'][number]) => a.tasks.reduce((n, t) => n + (t.lastPollOk === undefined ? 0 : 1), 0);
     if (!this.accountLabel) {
       this.tasks.set(snapshot.accounts.reduce((n, a) => n + a.tasks.length, 0));
@@ -249,6 +276,7 @@ export class SelfMetrics implements PollObserver {
   }
 
   configLoaded(ok: boolean, at: number): void {
+    this.version++;
     this.reloadOk.set(ok ? 1 : 0);
     if (ok) this.reloadTime.set(at / 1000);
     this.config = ok ? { ok, lastSuccessAt: at } : { ...this.config, ok };
@@ -282,45 +310,103 @@ export class SelfMetrics implements PollObserver {
   }
 
   authDenied(reason: AuthDenialReason): void {
+    this.version++;
     this.authDenials.inc({ reason });
   }
 
   connectionShed(reason: ShedReason): void {
+    this.version++;
     this.connectionsShed.inc({ reason });
   }
 
   scraped(code: number): void {
-    this.scrapes.inc({ code: String(code) });
+    const k = String(code);
+    this.scrapes.set(k, (this.scrapes.get(k) ?? 0) + 1);
   }
 
-  /** Text exposition of the self-metrics: the exporter's own families, then the process metrics. */
+  /** Every family name this class exposes (the process metrics aside). */
+  familyNames(): string[] {
+    return [...this.registry.getMetricsAsArray().map((m) => m.name), SCRAPES];
+  }
+
+  /** Text exposition of the self-metrics: the scrape counter, the exporter's own families, then the process metrics. */
   async render(): Promise<string> {
-    const { volatile, stable } = await this.renderParts();
-    return stable === undefined ? volatile : `${volatile}\n${stable}`;
+    const { volatile, stable = [] } = await this.renderParts();
+    return [volatile, ...stable].join('\n');
   }
 
   /**
-   * The same text in two parts, for the exposition cache: the exporter's own
-   * families, which change with every scrape, and the process metrics, the
-   * very same string for up to PROCESS_METRICS_MAX_AGE_MS (so their
-   * compressed form can be reused). render() is volatile + "\n" + stable.
+   * The same text in parts, for the exposition cache: the scrape counter,
+   * which changes with every scrape; the exporter's own families, the very
+   * same string until an event changes one of them; and the process
+   * metrics, the very same string for up to PROCESS_METRICS_MAX_AGE_MS (so
+   * the compressed forms of both can be reused).
    */
-  async renderParts(): Promise<SelfParts> {
-    const volatile = await this.registry.metrics();
-    if (!this.processRegistry) return { volatile };
-    return { volatile, stable: await this.processMetricsText(this.processRegistry) };
+  renderParts(): SelfParts | Promise<SelfParts> {
+    const volatile = this.scrapesText();
+    const own = this.ownFamiliesText();
+    const proc = this.processRegistry ? this.processMetricsText(this.processRegistry) : undefined;
+    // Both texts at hand (between two events, within the process metrics' second): no promise at all.
+    if (own.value !== undefined && (proc === undefined || proc.value !== undefined)) {
+      return this.parts(volatile, proc === undefined ? [own.value] : [own.value, proc.value!]);
+    }
+    return Promise.all([own.text, proc?.text]).then(([o, p]) => this.parts(volatile, p === undefined ? [o] : [o, p]));
   }
 
-  private processMetricsText(registry: client.Registry): Promise<string> {
+  private parts(volatile: string, texts: readonly string[]): SelfParts {
+    // The very same array while no text changed: the cache then reuses their encoded forms whole.
+    const last = this.stableParts;
+    if (last.length !== texts.length || texts.some((t, i) => t !== last[i])) this.stableParts = Object.freeze([...texts]);
+    return { volatile, stable: this.stableParts };
+  }
+
+  /** The scrape counter as prom-client renders a counter: HELP, TYPE, one line per code. */
+  private scrapesText(): string {
+    let s = SCRAPES_HEADER;
+    for (const [code, n] of this.scrapes) s += `${SCRAPES}{code="${code}"} ${n}\n`;
+    return s;
+  }
+
+  /**
+   * prom-client reads every value synchronously when metrics() is called:
+   * an event after that bumps the version, and the next scrape renders again.
+   */
+  private ownFamiliesText(): Rendering {
+    if (!this.ownText || this.ownText.version !== this.version) {
+      const entry = rendering(this.registry.metrics(), () => {
+        if (this.ownText === entry) this.ownText = undefined;
+      });
+      this.ownText = Object.assign(entry, { version: this.version });
+    }
+    return this.ownText;
+  }
+
+  private processMetricsText(registry: client.Registry): Rendering {
     const now = this.clock();
     if (!this.processText || now - this.processText.at >= PROCESS_METRICS_MAX_AGE_MS) {
-      const text = registry.metrics();
-      this.processText = { at: now, text };
       // A failed collection is not kept: the next scrape tries again.
-      text.catch(() => {
-        if (this.processText?.text === text) this.processText = undefined;
+      const entry = rendering(registry.metrics(), () => {
+        if (this.processText === entry) this.processText = undefined;
       });
+      this.processText = Object.assign(entry, { at: now });
     }
-    return this.processText.text;
+    return this.processText;
   }
+}
+
+/** A text being rendered: the promise, and the text itself once it is there. */
+interface Rendering {
+  readonly text: Promise<string>;
+  value?: string;
+}
+
+function rendering(text: Promise<string>, onError: () => void): Rendering {
+  const r: Rendering = { text };
+  text.then(
+    (v) => {
+      r.value = v;
+    },
+    onError,
+  );
+  return r;
 }

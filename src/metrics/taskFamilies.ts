@@ -9,6 +9,7 @@ import { TARGET_TYPES, TASK_STATUSES } from '../model/vocabulary.js';
 import type { TaskState } from '../model/snapshot.js';
 import { escapeLabelValue as esc } from './exposition.js';
 import type { Family } from './family.js';
+import { UNCOUNTED_LABEL_LIMITS } from './labels.js';
 
 export type { Emit } from './family.js';
 
@@ -36,7 +37,7 @@ export const TASK_FAMILIES: readonly TaskFamily[] = [
     name: 'aliyun_sas_scan_task_target_info',
     help: 'A server (target_type="uuid") or server group (target_type="groupId") the scan task runs on. Always 1.',
     type: 'gauge',
-    samples: (t, tid, emit, labels) => {
+    samples: (t, tid, emit, labels = UNCOUNTED_LABEL_LIMITS) => {
       const n = Math.min(t.targets.length, labels.maxTargetsPerTask);
       for (let i = 0; i < n; i++) {
         const g = t.targets[i]!;
@@ -49,7 +50,7 @@ export const TASK_FAMILIES: readonly TaskFamily[] = [
     name: 'aliyun_sas_scan_task_targets',
     help: 'Number of targets of the scan task by type.',
     type: 'gauge',
-    samples: (t, tid, emit, labels) => {
+    samples: (t, tid, emit, labels = UNCOUNTED_LABEL_LIMITS) => {
       if (t.status === undefined) return;
       const counts = new Map<string, number>(TARGET_TYPES.map((k) => [k, 0]));
       // Every target is counted here, those left out of target_info included; the type is counted once, here.
@@ -72,7 +73,7 @@ export const TASK_FAMILIES: readonly TaskFamily[] = [
     name: 'aliyun_sas_scan_task_poll_error_info',
     help: 'Why the last poll of the scan task failed: error class and API error code. Present only while it fails.',
     type: 'gauge',
-    samples: (t, tid, emit, labels) => {
+    samples: (t, tid, emit, labels = UNCOUNTED_LABEL_LIMITS) => {
       // The code was counted (if limited) when the API call was; here it only takes the same form.
       if (t.lastError) emit(`${tid},class="${t.lastError.class}",code="${esc(labels.code.apply(t.lastError.code, false))}"`, 1);
     },
@@ -94,3 +95,5 @@ export const TASK_FAMILIES: readonly TaskFamily[] = [
     },
   },
 ];
+
+/** The task families as a section of the incremental exposition: one object per task, identified by its ID. */

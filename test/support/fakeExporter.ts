@@ -94,7 +94,7 @@ export async function startFakeExporter(opts: { multiAccount?: boolean } = {}): 
     }
     scrapes += 1;
     fakeCycle(self, names, scrapes);
-    cache.expose({ openMetrics: false, gzip: false }).then(
+    Promise.resolve(cache.expose({ openMetrics: false, gzip: false })).then(
       (exp) => {
         res.setHeader('content-type', exp.contentType);
         res.end(Buffer.concat([...exp.chunks]));
