@@ -115,7 +115,11 @@ export interface LatestScanState {
   readonly machines?: MachineList;
 }
 
-/** One account's part of a snapshot. */
+/**
+ * One account's part of a snapshot. Its task, scan and machine objects are
+ * its own, never shared with another account: the exposition keeps an
+ * object's identifying labels by the object's identity.
+ */
 export interface AccountSnapshot {
   /** The `account` label; '' in the single-account form. */
   readonly name: string;

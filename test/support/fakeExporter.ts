@@ -55,7 +55,8 @@ export function fakeSnapshot(nowMs: number, multiAccount = true): Snapshot {
     },
     { id: '1003', name: '', targets: [], lastPolledAt: nowMs - 20_000, lastPollOk: false, lastError: { class: 'api', code: 'NoPermission' } },
   ];
-  const accounts = multiAccount ? FAKE_ACCOUNTS.map((name) => ({ name, tasks })) : [{ name: '', tasks }];
+  // Each account its own task objects, as the poller makes them: the exposition keys an object's labels by its identity.
+  const accounts = multiAccount ? FAKE_ACCOUNTS.map((name) => ({ name, tasks: tasks.map((t) => ({ ...t })) })) : [{ name: '', tasks }];
   return { generation: 1, createdAt: nowMs, multiAccount, accounts };
 }
 
