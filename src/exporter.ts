@@ -146,7 +146,9 @@ async function start(flags: Flags, logger: Logger, watcher: FileWatch | undefine
     });
   } catch (err) {
     await simulator?.close();
-    throw new StartupError(`cannot listen on ${flags.listenAddress}: ${(err as Error).message}`);
+    const message = (err as Error).message;
+    // The server's own listen errors already say where.
+    throw new StartupError(message.startsWith('cannot listen on') ? message : `cannot listen on ${flags.listenAddress}: ${message}`);
   }
   pipeline.start();
   const url = `${serving.url.replace(/\/$/, '').replace(/\/\/(\[::\]|0\.0\.0\.0)(?=:)/, '//localhost')}${flags.telemetryPath}`;

@@ -42,6 +42,18 @@ function labelValue(line: string, from: number, key: string): string | undefined
   return line.slice(start, line.indexOf('"', start));
 }
 
+/** The sample lines of an exposition (no comments, no blank lines), without splitting it whole. */
+function* sampleLines(text: string): Generator<string> {
+  let pos = 0;
+  while (pos < text.length) {
+    let end = text.indexOf('\n', pos);
+    if (end < 0) end = text.length;
+    const line = text.slice(pos, end);
+    pos = end + 1;
+    if (line !== '' && line.charCodeAt(0) !== 35 /* # */) yield line;
+  }
+}
+
 export function census(text: string): Census {
   const counts = Object.fromEntries(Object.keys(FAMILIES).map((k) => [k, 0])) as Record<FamilyKey, number>;
   const taskIds = new Set<string>();
@@ -51,13 +63,7 @@ export function census(text: string): Census {
   let taskSeries = 0;
   let duplicates = 0;
   let tasksGauge: number | undefined;
-  let pos = 0;
-  while (pos < text.length) {
-    let end = text.indexOf('\n', pos);
-    if (end < 0) end = text.length;
-    const line = text.slice(pos, end);
-    pos = end + 1;
-    if (line === '' || line.charCodeAt(0) === 35 /* # */) continue;
+  for (const line of sampleLines(text)) {
     const brace = line.indexOf('{');
     const space = line.lastIndexOf(' ');
     const name = line.slice(0, brace >= 0 && brace < space ? brace : space);
@@ -124,12 +130,7 @@ export function scrapeInconsistencies(text: string, configurations: readonly Rea
   const infoIds = new Set<string>();
   const statusSeries = new Map<string, number>();
   const targetCounts = new Map<string, number>();
-  let pos = 0;
-  while (pos < text.length) {
-    let end = text.indexOf('\n', pos);
-    if (end < 0) end = text.length;
-    const line = text.slice(pos, end);
-    pos = end + 1;
+  for (const line of sampleLines(text)) {
     if (!line.startsWith('aliyun_sas_scan_task_')) continue;
     const brace = line.indexOf('{');
     const name = line.slice(0, brace);

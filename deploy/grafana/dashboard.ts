@@ -163,6 +163,29 @@ function valueMap(entries: [value: string, text: string, color?: string][]): das
 }
 
 const STATUS_MAP = valueMap(STATUSES.map((s) => [s, s, STATUS_COLORS[s]]));
+
+/** The latest virus scan's status, a machine's part of it, and the highest risk of its alerts (src/model/vocabulary.ts). */
+const SCAN_STATUS_MAP = valueMap([
+  ['pending', 'pending', 'purple'],
+  ['running', 'running', 'blue'],
+  ['complete', 'complete', 'green'],
+  ['unknown', 'unknown', 'orange'],
+]);
+const MACHINE_STATUS_MAP = valueMap([
+  ['failed', 'failed', 'red'],
+  ['timeout', 'timed out', 'orange'],
+]);
+const RISK_MAP = valueMap([
+  ['high', 'high', 'red'],
+  ['medium', 'medium', 'orange'],
+  ['low', 'low', 'yellow'],
+  ['none', 'none', 'green'],
+  ['unknown', 'unknown', 'purple'],
+]);
+/** AliyunSasVirusScanStale's threshold (deploy/prometheus/rules.yml): 8 days, in seconds. */
+const STALE_SCAN_S = 8 * 86_400;
+/** AliyunSasVirusScanRunningTooLong's: 24 hours. */
+const LONG_SCAN_S = 24 * 3_600;
 const COLOR_TEXT: common.TableColorTextCellOptions = { type: common.TableCellDisplayMode.ColorText };
 
 interface StatOptions {
@@ -279,6 +302,13 @@ const capitalise = (s: string) => s[0]!.toUpperCase() + s.slice(1);
 export function rows(): RowSpec[] {
   const statusCode = (s: string, n: number) => `aliyun_sas:scan_task_current_status{${FILTER}, status="${s}"} * ${n}`;
   const tasksByAccount = `count by (account) (max by (account, task_id) (aliyun_sas_scan_task_info{${FILTER}}))`;
+  // The latest virus scan is per account, filtered by the account variable
+  // only: its task_id is the scan's, not a configured task. `max by` counts
+  // each account (and machine) once however many replicas export it.
+  const latest = (family: string, matchers = '') => `max by (account) (${family}{${ACCOUNT_FILTER}${matchers}})`;
+  const failedMachines = `aliyun_sas_virus_scan_machine_status{${ACCOUNT_FILTER}, status=~"failed|timeout"} == 1`;
+  const ofFailedMachines = (family: string) => `max by (account, uuid) (${family}{${ACCOUNT_FILTER}} and on(job, instance, account, uuid) (${failedMachines}))`;
+  const instant = { instant: true, table: true };
   return [
     {
       title: 'Task status overview',
@@ -469,6 +499,216 @@ export function rows(): RowSpec[] {
       ],
     },
     {
+      title: 'Latest virus scan',
+      panels: [
+        {
+          w: 4,
+          h: 4,
+          panel: statPanel(
+            'Suspicious machines',
+            'Machines with suspicious files in the latest virus scan of each selected account, added up (aliyun_sas_virus_scan_latest_machines{state="suspicious"}). Each account with any raises AliyunSasVirusScanSuspiciousMachines (critical). No value: latest_scan is not enabled.',
+            `sum(${latest('aliyun_sas_virus_scan_latest_machines', ', state="suspicious"')})`,
+            { steps: [['green', null], ['red', 1]], colorMode: common.BigValueColorMode.Background },
+          ),
+        },
+        {
+          w: 4,
+          h: 4,
+          panel: statPanel(
+            'Scan alerts',
+            'Alerts raised by the latest virus scans of the selected accounts (aliyun_sas_virus_scan_latest_alerts, the API\'s SuspiciousCount).',
+            `sum(${latest('aliyun_sas_virus_scan_latest_alerts')})`,
+            { steps: [['green', null], ['red', 1]] },
+          ),
+        },
+        {
+          w: 4,
+          h: 4,
+          panel: statPanel(
+            'Machines scanned',
+            'Machines of the latest virus scans of the selected accounts (aliyun_sas_virus_scan_latest_machines{state="scanned"}).',
+            `sum(${latest('aliyun_sas_virus_scan_latest_machines', ', state="scanned"')})`,
+          ),
+        },
+        {
+          w: 4,
+          h: 4,
+          panel: statPanel(
+            'Safe machines',
+            'Machines the latest virus scans finished without finding anything (aliyun_sas_virus_scan_latest_machines{state="safe"}).',
+            `sum(${latest('aliyun_sas_virus_scan_latest_machines', ', state="safe"')})`,
+            { steps: [['green', null]] },
+          ),
+        },
+        {
+          w: 4,
+          h: 4,
+          panel: statPanel(
+            'Failed or timed out',
+            'Machines whose part of the latest virus scan failed or timed out (aliyun_sas_virus_scan_machine_status), among the machines the exporter lists (latest_scan.machines). Each raises AliyunSasVirusScanMachinesFailed; the table below names them.',
+            `count(max by (account, uuid) (${failedMachines})) or vector(0)`,
+            { steps: [['green', null], ['orange', 1]], colorMode: common.BigValueColorMode.Background },
+          ),
+        },
+        {
+          w: 4,
+          h: 4,
+          panel: statPanel(
+            'Oldest latest scan',
+            `Time since the oldest of the selected accounts' latest virus scans started (its ScanTime). Red from ${STALE_SCAN_S / 86_400} days: AliyunSasVirusScanStale.`,
+            `time() - min(${latest('aliyun_sas_virus_scan_latest_start_timestamp_seconds')})`,
+            { unit: 's', steps: [['green', null], ['orange', STALE_SCAN_S - 86_400], ['red', STALE_SCAN_S]] },
+          ),
+        },
+        {
+          w: 24,
+          h: 7,
+          panel: tablePanel(
+            'Latest virus scan by account',
+            `The latest virus scan of each selected account (latest_scan): its task ID and type, status, progress, time since it started (its ScanTime; alerts from ${STALE_SCAN_S / 86_400} days, or from ${LONG_SCAN_S / 3_600} hours while it runs), its machines (scanned, safe, suspicious, not complete: still running, failed or timed out; failed or timed out among those listed), alerts and their highest risk level, and whether the last poll of it succeeded. An account that never ran a scan shows its last poll only.`,
+            queries(
+              [`max by (account, task_id, scan_type) (aliyun_sas_virus_scan_latest_info{${ACCOUNT_FILTER}})`, instant],
+              [`max by (account, status) (aliyun_sas_virus_scan_latest_status{${ACCOUNT_FILTER}} == 1)`, instant],
+              [latest('aliyun_sas_virus_scan_latest_progress_ratio'), instant],
+              [`time() - ${latest('aliyun_sas_virus_scan_latest_start_timestamp_seconds')}`, instant],
+              [latest('aliyun_sas_virus_scan_latest_machines', ', state="scanned"'), instant],
+              [latest('aliyun_sas_virus_scan_latest_machines', ', state="safe"'), instant],
+              [latest('aliyun_sas_virus_scan_latest_machines', ', state="suspicious"'), instant],
+              [latest('aliyun_sas_virus_scan_latest_machines', ', state="uncomplete"'), instant],
+              [`count by (account) (max by (account, uuid) (${failedMachines}))\nor\n0 * ${latest('aliyun_sas_virus_scan_machines_dropped')}`, instant],
+              [latest('aliyun_sas_virus_scan_latest_alerts'), instant],
+              [`max by (account, level) (aliyun_sas_virus_scan_latest_risk_level{${ACCOUNT_FILTER}} == 1)`, instant],
+              [`min by (account) (aliyun_sas_virus_scan_latest_poll_success{${ACCOUNT_FILTER}})`, instant],
+            ),
+            [
+              { id: 'merge', options: {} },
+              organize(
+                ['Time', 'Value #A', 'Value #B', 'Value #K'],
+                ['account', 'task_id', 'scan_type', 'status', 'Value #C', 'Value #D', 'Value #E', 'Value #F', 'Value #G', 'Value #H', 'Value #I', 'Value #J', 'level', 'Value #L'],
+                {
+                  account: 'Account',
+                  task_id: 'Scan task ID',
+                  scan_type: 'Type',
+                  status: 'Status',
+                  'Value #C': 'Progress',
+                  'Value #D': 'Started (ago)',
+                  'Value #E': 'Scanned',
+                  'Value #F': 'Safe',
+                  'Value #G': 'Suspicious',
+                  'Value #H': 'Not complete',
+                  'Value #I': 'Failed or timed out',
+                  'Value #J': 'Alerts',
+                  level: 'Risk level',
+                  'Value #L': 'Last poll',
+                },
+              ),
+            ],
+          )
+            .overrideByName('Type', [{ id: 'mappings', value: [valueMap([['system', 'automatic'], ['user', 'custom']])] }])
+            .overrideByName('Status', [
+              { id: 'mappings', value: [SCAN_STATUS_MAP] },
+              { id: 'custom.cellOptions', value: COLOR_TEXT },
+            ])
+            .overrideByName('Progress', [
+              { id: 'unit', value: 'percentunit' },
+              { id: 'min', value: 0 },
+              { id: 'max', value: 1 },
+              { id: 'custom.cellOptions', value: { type: common.TableCellDisplayMode.Gauge, mode: common.BarGaugeDisplayMode.Basic } },
+            ])
+            .overrideByName('Started (ago)', [
+              { id: 'unit', value: 's' },
+              { id: 'thresholds', value: thresholds(['green', null], ['red', STALE_SCAN_S]).build() },
+              { id: 'custom.cellOptions', value: COLOR_TEXT },
+            ])
+            .overrideByName('Suspicious', [
+              { id: 'thresholds', value: thresholds(['green', null], ['red', 1]).build() },
+              { id: 'custom.cellOptions', value: COLOR_TEXT },
+            ])
+            .overrideByName('Failed or timed out', [
+              { id: 'thresholds', value: thresholds(['green', null], ['orange', 1]).build() },
+              { id: 'custom.cellOptions', value: COLOR_TEXT },
+            ])
+            .overrideByName('Alerts', [
+              { id: 'thresholds', value: thresholds(['green', null], ['red', 1]).build() },
+              { id: 'custom.cellOptions', value: COLOR_TEXT },
+            ])
+            .overrideByName('Risk level', [
+              { id: 'mappings', value: [RISK_MAP] },
+              { id: 'custom.cellOptions', value: COLOR_TEXT },
+            ])
+            .overrideByName('Last poll', [
+              { id: 'mappings', value: [valueMap([['1', 'ok', 'green'], ['0', 'failing', 'red']])] },
+              { id: 'custom.cellOptions', value: COLOR_TEXT },
+            ])
+            .sortBy([new common.TableSortByFieldStateBuilder().displayName('Account').desc(false)]),
+        },
+        {
+          w: 24,
+          h: 8,
+          panel: tablePanel(
+            'Machines whose scan failed or timed out',
+            'Machines of the latest virus scans whose part failed or timed out (aliyun_sas_virus_scan_machine_status, named by aliyun_sas_virus_scan_machine_info): malware on them may go undetected. Each raises AliyunSasVirusScanMachinesFailed. Only machines the exporter lists (latest_scan.machines, up to latest_scan.max_machines).',
+            queries(
+              [
+                `max by (account, uuid, status, task_id, instance_name, internet_ip, intranet_ip) (\n  (${failedMachines})\n  * on(job, instance, account, uuid) group_left(task_id, instance_name, internet_ip, intranet_ip)\n    aliyun_sas_virus_scan_machine_info{${ACCOUNT_FILTER}}\n)`,
+                instant,
+              ],
+              [ofFailedMachines('aliyun_sas_virus_scan_machine_progress_ratio'), instant],
+              [`1000 * ${ofFailedMachines('aliyun_sas_virus_scan_machine_start_timestamp_seconds')}`, instant],
+              [`1000 * ${ofFailedMachines('aliyun_sas_virus_scan_machine_end_timestamp_seconds')}`, instant],
+            ),
+            [
+              { id: 'merge', options: {} },
+              organize(
+                ['Time', 'Value #A'],
+                ['account', 'instance_name', 'uuid', 'internet_ip', 'intranet_ip', 'status', 'task_id', 'Value #B', 'Value #C', 'Value #D'],
+                {
+                  account: 'Account',
+                  instance_name: 'Instance name',
+                  uuid: 'UUID',
+                  internet_ip: 'Internet IP',
+                  intranet_ip: 'Intranet IP',
+                  status: 'Status',
+                  task_id: 'Scan task ID',
+                  'Value #B': 'Progress',
+                  'Value #C': 'Started',
+                  'Value #D': 'Ended',
+                },
+              ),
+            ],
+          )
+            .overrideByName('Status', [
+              { id: 'mappings', value: [MACHINE_STATUS_MAP] },
+              { id: 'custom.cellOptions', value: COLOR_TEXT },
+            ])
+            .overrideByName('Progress', [{ id: 'unit', value: 'percentunit' }])
+            .overrideByName('Started', [{ id: 'unit', value: 'dateTimeAsIso' }])
+            .overrideByName('Ended', [{ id: 'unit', value: 'dateTimeAsIso' }])
+            .sortBy([new common.TableSortByFieldStateBuilder().displayName('Account').desc(false)]),
+        },
+        {
+          w: 12,
+          h: 8,
+          panel: timeseriesPanel(
+            'Latest scan progress',
+            'Progress of the latest virus scan of each selected account (aliyun_sas_virus_scan_latest_progress_ratio). A new scan starts again from 0.',
+            queries([latest('aliyun_sas_virus_scan_latest_progress_ratio'), { legend: '{{account}} progress' }]),
+            'percentunit',
+          ),
+        },
+        {
+          w: 12,
+          h: 8,
+          panel: timeseriesPanel(
+            'Machines of the latest scan',
+            'Machines of the latest virus scan of each selected account by state: scanned, complete, not complete (running, failed or timed out), safe, suspicious (aliyun_sas_virus_scan_latest_machines).',
+            queries([`max by (account, state) (aliyun_sas_virus_scan_latest_machines{${ACCOUNT_FILTER}})`, { legend: '{{account}} {{state}}' }]),
+            'none',
+          ),
+        },
+      ],
+    },
+    {
       title: 'Exporter health',
       panels: [
         {
@@ -616,7 +856,7 @@ class Grid {
 export function buildDashboard(): Dashboard {
   const builder = new dashboard.DashboardBuilder('Alibaba Cloud Security Center scan tasks')
     .uid(DASHBOARD_UID)
-    .description('Alibaba Cloud Security Center virus scan tasks, from aliyun-sas-exporter. Needs the recording rules of deploy/prometheus/rules.yml.')
+    .description('Alibaba Cloud Security Center virus scan tasks and the latest virus scan of each account (latest_scan), from aliyun-sas-exporter. Needs the recording rules of deploy/prometheus/rules.yml.')
     .tags(['aliyun', 'security-center', 'aliyun-sas-exporter'])
     .editable()
     .tooltip(dashboard.DashboardCursorSync.Crosshair)

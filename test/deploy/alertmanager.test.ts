@@ -34,11 +34,11 @@ describe('alertmanager.yml content', () => {
     expect(cfg.route.group_by).toEqual(['alertname', 'account', 'task_id']);
   });
 
-  it('inhibits the NoPermission poll failures of the account AliyunSasPermissionDenied fires for, and nothing by exporter instance', () => {
+  it('inhibits the NoPermission poll failures (tasks and latest virus scan) of the account AliyunSasPermissionDenied fires for, and nothing by exporter instance', () => {
     expect(cfg.inhibit_rules).toEqual([
       {
         source_matchers: ['alertname="AliyunSasPermissionDenied"'],
-        target_matchers: ['alertname="AliyunSasScanTaskPollFailing"', 'code="NoPermission"'],
+        target_matchers: ['alertname=~"AliyunSasScanTaskPollFailing|AliyunSasVirusScanPollFailing"', 'code="NoPermission"'],
         equal: ['job', 'account'],
       },
     ]);
@@ -93,7 +93,7 @@ describe.skipIf(amGate.skip)('inhibition on a real Alertmanager', () => {
     await new Promise<void>((r) => (hook ? hook.close(() => r()) : r()));
   });
 
-  it('suppresses the NoPermission poll failures of the denied account only; a replica down suppresses nothing', async () => {
+  it('suppresses the NoPermission poll failures (tasks, latest virus scan) of the denied account only; a replica down suppresses nothing', async () => {
     amGate.path('alertmanager');
     hook = createServer((req, res) => {
       req.resume();
@@ -116,17 +116,23 @@ describe.skipIf(amGate.skip)('inhibition on a real Alertmanager', () => {
       { labels: { alertname: 'AliyunSasScanTaskPollFailing', severity: 'warning', job, account: 'prod', task_id: '1002', class: 'api', code: 'NoPermission' } },
       { labels: { alertname: 'AliyunSasScanTaskPollFailing', severity: 'warning', job, account: 'prod', task_id: '1003', class: 'timeout', code: 'timeout' } },
       { labels: { alertname: 'AliyunSasScanTaskPollFailing', severity: 'warning', job, account: 'staging', task_id: '1002', class: 'api', code: 'NoPermission' } },
+      // The latest virus scan's polls: denied in prod (inhibited), timing out in prod, denied in staging (no PermissionDenied there).
+      { labels: { alertname: 'AliyunSasVirusScanPollFailing', severity: 'warning', job, account: 'prod', class: 'api', code: 'NoPermission' } },
+      { labels: { alertname: 'AliyunSasVirusScanPollFailing', severity: 'warning', job, account: 'prod', class: 'timeout', code: 'timeout' } },
+      { labels: { alertname: 'AliyunSasVirusScanPollFailing', severity: 'warning', job, account: 'staging', class: 'api', code: 'NoPermission' } },
+      // A scan finding is never inhibited.
+      { labels: { alertname: 'AliyunSasVirusScanSuspiciousMachines', severity: 'critical', job, account: 'prod', task_id: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaa0001', scan_type: 'system', risk_level: 'high' } },
       // The single-account form: no account label on either side.
       { labels: { alertname: 'AliyunSasPermissionDenied', severity: 'critical', job: single, action, code: 'NoPermission' } },
       { labels: { alertname: 'AliyunSasScanTaskPollFailing', severity: 'warning', job: single, task_id: '1002', class: 'api', code: 'NoPermission' } },
     ]);
 
-    const key = (l: Record<string, string>) => `${l.alertname} ${l.job === single ? '(single)' : (l.account ?? l.instance)} ${l.task_id ?? '-'}`;
+    const key = (l: Record<string, string>) => `${l.alertname} ${l.job === single ? '(single)' : (l.account ?? l.instance)} ${l.task_id ?? (l.alertname === 'AliyunSasVirusScanPollFailing' ? l.code : '-')}`;
     let states: Record<string, string> = {};
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       states = Object.fromEntries((await am.alerts()).map((x) => [key(x.labels), x.status.state]));
-      if (Object.keys(states).length === 9 && !Object.values(states).includes('unprocessed')) break;
+      if (Object.keys(states).length === 13 && !Object.values(states).includes('unprocessed')) break;
       await new Promise((r) => setTimeout(r, 200));
     }
     expect(states).toEqual({
@@ -137,6 +143,10 @@ describe.skipIf(amGate.skip)('inhibition on a real Alertmanager', () => {
       'AliyunSasScanTaskPollFailing prod 1002': 'suppressed',
       'AliyunSasScanTaskPollFailing prod 1003': 'active',
       'AliyunSasScanTaskPollFailing staging 1002': 'active',
+      'AliyunSasVirusScanPollFailing prod NoPermission': 'suppressed',
+      'AliyunSasVirusScanPollFailing prod timeout': 'active',
+      'AliyunSasVirusScanPollFailing staging NoPermission': 'active',
+      'AliyunSasVirusScanSuspiciousMachines prod aaaaaaaaaaaaaaaaaaaaaaaaaaaa0001': 'active',
       'AliyunSasPermissionDenied (single) -': 'active',
       'AliyunSasScanTaskPollFailing (single) 1002': 'suppressed',
     });

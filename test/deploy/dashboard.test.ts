@@ -4,7 +4,10 @@
  * variable with a real query, and every query returns data from a real
  * Prometheus scraping a fake exporter with deploy/prometheus/rules.yml loaded:
  * once in the accounts form (two accounts with the same task IDs) and once
- * in the single-account form (no `account` label at all).
+ * in the single-account form (no `account` label at all). The fake exporter
+ * also serves a latest virus scan per account (a complete one with findings
+ * and failed machines, a running one), so the Latest virus scan row has data
+ * and the scan alerts fire on the real Prometheus.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -23,7 +26,7 @@ import {
   renderDashboard,
   resolveVariables,
 } from '../../deploy/grafana/dashboard.js';
-import { FAKE_ACCOUNTS, startFakeExporter, type FakeExporter } from '../support/fakeExporter.js';
+import { FAKE_ACCOUNTS, FAKE_FAILED_MACHINES, FAKE_SCANS, startFakeExporter, type FakeExporter } from '../support/fakeExporter.js';
 import { startPrometheus, toolGate, type PrometheusInstance } from '../support/prometheus.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -79,7 +82,7 @@ describe('Grafana dashboard', () => {
 
   it('has the rows asked for, unique panel ids and a non-overlapping grid', () => {
     const rows = panels.filter((p) => p.type === 'row').map((p) => p.title);
-    expect(rows).toEqual(['Task status overview', 'Accounts', 'Tasks', 'Status over time', 'Exporter health']);
+    expect(rows).toEqual(['Task status overview', 'Accounts', 'Tasks', 'Status over time', 'Latest virus scan', 'Exporter health']);
     const ids = panels.map((p) => p.id);
     expect(ids.every((id) => typeof id === 'number' && id > 0)).toBe(true);
     expect(new Set(ids).size).toBe(ids.length);
@@ -100,6 +103,41 @@ describe('Grafana dashboard', () => {
     expect(titles).toEqual(
       expect.arrayContaining(['Accounts', 'Scan tasks', 'Targets of failed tasks', 'Task status', 'Poll cycle duration', 'API requests by account and code', 'API latency', 'API calls per poll cycle', 'Last poll cycle']),
     );
+  });
+
+  it('the Latest virus scan row: status and age per account, progress, machines scanned / safe / suspicious, alerts and risk level, and the machines that failed or timed out', () => {
+    const row = panels.findIndex((p) => p.type === 'row' && p.title === 'Latest virus scan');
+    const next = panels.findIndex((p, i) => i > row && p.type === 'row');
+    const inRow = panels.slice(row + 1, next).map((p) => p.title);
+    expect(inRow).toEqual([
+      'Suspicious machines',
+      'Scan alerts',
+      'Machines scanned',
+      'Safe machines',
+      'Failed or timed out',
+      'Oldest latest scan',
+      'Latest virus scan by account',
+      'Machines whose scan failed or timed out',
+      'Latest scan progress',
+      'Machines of the latest scan',
+    ]);
+    const byAccount = panelQueries().filter((q) => q.panel === 'Latest virus scan by account');
+    for (const family of ['latest_info', 'latest_status', 'latest_progress_ratio', 'latest_start_timestamp_seconds', 'latest_alerts', 'latest_risk_level', 'latest_poll_success']) {
+      expect(byAccount.some((q) => q.expr.includes(`aliyun_sas_virus_scan_${family}{`)), family).toBe(true);
+    }
+    for (const state of ['scanned', 'safe', 'suspicious', 'uncomplete']) expect(byAccount.some((q) => q.expr.includes(`state="${state}"`)), state).toBe(true);
+    const failed = panelQueries().find((q) => q.panel === 'Machines whose scan failed or timed out' && q.refId === 'A')!.expr;
+    expect(failed).toMatch(/group_left\(task_id, instance_name, internet_ip, intranet_ip\)/);
+  });
+
+  it('filters every scan-result query by $account only (the scan\'s task_id is no configured task), and keeps the account in every grouping and join', () => {
+    const scanQueries = panelQueries().filter((q) => /aliyun_sas_virus_scan_/.test(q.expr));
+    expect(scanQueries.length).toBeGreaterThanOrEqual(20);
+    for (const q of scanQueries) {
+      expect(q.expr, q.panel).toContain(ACCOUNT_FILTER);
+      expect(q.expr, q.panel).not.toContain('$task');
+      for (const by of q.expr.matchAll(/\b(?:by|on)\s*\(([^)]*)\)/g)) expect(by[1]!.split(',').map((l) => l.trim()), `${q.panel}: ${by[0]}`).toContain('account');
+    }
   });
 
   it('filters every task-level query by $account and $task, and groups it by (account, task_id)', () => {
@@ -214,7 +252,7 @@ describe.skipIf(gate.skip)('dashboard queries against a real Prometheus', () => 
     it('every rule is healthy (no many-to-many join)', async () => {
       const groups = (await stack().prom.rules()) as { name: string; rules: { name: string; health: string; lastError?: string }[] }[];
       const rules = groups.flatMap((g) => g.rules);
-      expect(rules.length).toBe(12);
+      expect(rules.length).toBe(17);
       for (const r of rules) expect(r.health, `${r.name}: ${r.lastError ?? ''}`).toBe('ok');
     });
 
@@ -290,6 +328,78 @@ describe.skipIf(gate.skip)('dashboard queries against a real Prometheus', () => 
         expect(Object.fromEntries(rows)).toEqual({ prod: row, staging: row });
       });
     }
+
+    it('the Latest virus scan row counts what the fake exporter serves, an account (and a machine) once', async () => {
+      const v = await singleValues(stack().prom, ALL);
+      const scan = ['Suspicious machines', 'Scan alerts', 'Machines scanned', 'Safe machines', 'Failed or timed out'];
+      // prod (and the single account): 5 machines, 3 safe, 2 suspicious, 5 alerts, 2 failed or timed out; staging: 4, 2 safe, 1 timed out.
+      expect(Object.fromEntries(scan.map((k) => [k, v.get(k)]))).toEqual(
+        multi
+          ? { 'Suspicious machines': 2, 'Scan alerts': 5, 'Machines scanned': 9, 'Safe machines': 5, 'Failed or timed out': 3 }
+          : { 'Suspicious machines': 2, 'Scan alerts': 5, 'Machines scanned': 5, 'Safe machines': 3, 'Failed or timed out': 2 },
+      );
+      // Both latest scans: the complete one started 48 hours ago, the running one 30.
+      expect(Math.abs(v.get('Oldest latest scan')! - 48 * 3600)).toBeLessThan(300);
+
+      const table = new Map<string, Record<string, unknown>>();
+      for (const q of panelQueries().filter((x) => x.panel === 'Latest virus scan by account')) {
+        for (const s of await stack().prom.query(resolveVariables(q.expr, ALL))) {
+          const row = table.get(s.metric.account ?? '') ?? {};
+          if (q.refId === 'A') Object.assign(row, { task_id: s.metric.task_id, scan_type: s.metric.scan_type });
+          else if (q.refId === 'B') row.status = s.metric.status;
+          else if (q.refId === 'K') row.level = s.metric.level;
+          else if (q.refId === 'D') row.D = Math.round(s.value / 3600);
+          else row[q.refId] = s.value;
+          table.set(s.metric.account ?? '', row);
+        }
+      }
+      const complete = { task_id: FAKE_SCANS.complete, scan_type: 'user', status: 'complete', C: 1, D: 48, E: 5, F: 3, G: 2, H: 2, I: 2, J: 5, level: 'high', L: 1 };
+      const running = { task_id: FAKE_SCANS.running, scan_type: 'system', status: 'running', C: 0.4, D: 30, E: 4, F: 2, G: 0, H: 3, I: 1, J: 0, level: 'none', L: 1 };
+      expect(Object.fromEntries(table)).toEqual(multi ? { prod: complete, staging: running } : { '': complete });
+
+      const failedQuery = panelQueries().find((q) => q.panel === 'Machines whose scan failed or timed out' && q.refId === 'A')!.expr;
+      const rows = (account: string) => stack().prom.query(resolveVariables(failedQuery, { account }));
+      const expected = (account: string | undefined, scan: 'complete' | 'running') =>
+        FAKE_FAILED_MACHINES[scan].map((m) => ({
+          ...(account ? { account } : {}),
+          uuid: m.uuid,
+          status: m.status,
+          task_id: FAKE_SCANS[scan],
+          instance_name: m.instanceName,
+          ...(m.internetIp ? { internet_ip: m.internetIp } : {}),
+          ...(m.intranetIp ? { intranet_ip: m.intranetIp } : {}),
+        }));
+      const order = (a: Record<string, string>, b: Record<string, string>) => `${a.account}/${a.uuid}`.localeCompare(`${b.account}/${b.uuid}`);
+      expect((await rows('.*')).map((s) => s.metric).sort(order)).toEqual(
+        (multi ? [...expected('prod', 'complete'), ...expected('staging', 'running')] : expected(undefined, 'complete')).sort(order),
+      );
+      if (multi) expect((await rows('staging')).map((s) => s.metric)).toEqual(expected('staging', 'running'));
+      // The other columns of that table: one value per failed machine, the running scan's timed-out machine with its end.
+      for (const refId of ['B', 'C', 'D']) {
+        const q = panelQueries().find((x) => x.panel === 'Machines whose scan failed or timed out' && x.refId === refId)!.expr;
+        expect((await stack().prom.query(resolveVariables(q, ALL))).length, refId).toBe(multi ? 3 : 2);
+      }
+    });
+
+    it('the scan alerts fire at once on the fake scans (no `for:`): suspicious machines, failed or timed-out machines by name, the scan running over 24h', async () => {
+      const expected = multi
+        ? [
+            `AliyunSasVirusScanMachinesFailed prod ${FAKE_SCANS.complete} ${FAKE_FAILED_MACHINES.complete[0]!.instanceName} failed`,
+            `AliyunSasVirusScanMachinesFailed prod ${FAKE_SCANS.complete} ${FAKE_FAILED_MACHINES.complete[1]!.instanceName} timeout`,
+            `AliyunSasVirusScanMachinesFailed staging ${FAKE_SCANS.running} ${FAKE_FAILED_MACHINES.running[0]!.instanceName} timeout`,
+            `AliyunSasVirusScanRunningTooLong staging ${FAKE_SCANS.running} - running`,
+            `AliyunSasVirusScanSuspiciousMachines prod ${FAKE_SCANS.complete} - high`,
+          ]
+        : [
+            `AliyunSasVirusScanMachinesFailed - ${FAKE_SCANS.complete} ${FAKE_FAILED_MACHINES.complete[0]!.instanceName} failed`,
+            `AliyunSasVirusScanMachinesFailed - ${FAKE_SCANS.complete} ${FAKE_FAILED_MACHINES.complete[1]!.instanceName} timeout`,
+            `AliyunSasVirusScanSuspiciousMachines - ${FAKE_SCANS.complete} - high`,
+          ];
+      const alerts = await stack().prom.waitFor('ALERTS{alertname=~"AliyunSasVirusScan.*"}', (s) => s.length === expected.length, 20_000);
+      expect(alerts.every((a) => a.metric.alertstate === 'firing')).toBe(true);
+      const key = (l: Record<string, string>) => `${l.alertname} ${l.account ?? '-'} ${l.task_id} ${l.instance_name ?? '-'} ${l.status ?? l.risk_level}`;
+      expect(alerts.map((a) => key(a.metric)).sort()).toEqual(expected.sort());
+    });
 
     it('the failed task fires AliyunSasScanTaskFailed at once (no `for:`), one alert per account and target', async () => {
       const alerts = await stack().prom.waitFor('ALERTS{alertname="AliyunSasScanTaskFailed"}', (s) => s.length === 2 * (multi ? FAKE_ACCOUNTS.length : 1), 20_000);

@@ -51,6 +51,11 @@ const EXPECTED_ALERTS = [
   'AliyunSasScanTaskPollFailing',
   'AliyunSasPermissionDenied',
   'AliyunSasApiThrottled',
+  'AliyunSasVirusScanSuspiciousMachines',
+  'AliyunSasVirusScanMachinesFailed',
+  'AliyunSasVirusScanStale',
+  'AliyunSasVirusScanRunningTooLong',
+  'AliyunSasVirusScanPollFailing',
   'AliyunSasExporterDown',
   'AliyunSasNoSuccessfulPollCycle',
   'AliyunSasConfigReloadFailed',
@@ -91,6 +96,41 @@ describe('rules.yml content', () => {
     for (const j of byTask) expect(j.labels, j.rule).toEqual(['job', 'instance', 'account', 'task_id']);
     // And no aggregation drops the account: `by (...)` would have to name it.
     for (const r of rules) expect(r.expr, r.alert ?? r.record).not.toMatch(/\bby\s*\(/);
+  });
+
+  it('every join over the scan-result families is per account, or per (account, machine): on(job, instance, account[, uuid])', () => {
+    const scanRules = rules.filter((r) => /aliyun_sas_virus_scan_/.test(r.expr));
+    expect(scanRules.map((r) => r.alert)).toEqual([
+      'AliyunSasVirusScanSuspiciousMachines',
+      'AliyunSasVirusScanMachinesFailed',
+      'AliyunSasVirusScanStale',
+      'AliyunSasVirusScanRunningTooLong',
+      'AliyunSasVirusScanPollFailing',
+    ]);
+    for (const r of scanRules) {
+      const joins = [...r.expr.matchAll(/\b(?:on|ignoring)\s*\(([^)]*)\)/g)].map((m) => m[1]!.split(',').map((l) => l.trim()));
+      expect(joins.length, r.alert).toBeGreaterThan(0);
+      for (const labels of joins) expect([['job', 'instance', 'account'], ['job', 'instance', 'account', 'uuid']], `${r.alert}: on(${labels.join(', ')})`).toContainEqual(labels);
+      // The machine families are joined per machine, the latest-scan ones per account.
+      if (/aliyun_sas_virus_scan_machine_(info|status)\b/.test(r.expr)) expect(r.expr, r.alert).toMatch(/on\(job, instance, account, uuid\)/);
+    }
+  });
+
+  it('the scan alerts: no `for:` on final data (findings, failed machines, a growing age); Stale waits 15m for its never-ran case', () => {
+    const forOf = (name: string) => alerts.find((a) => a.alert === name)!.for;
+    expect(forOf('AliyunSasVirusScanSuspiciousMachines')).toBeUndefined();
+    expect(forOf('AliyunSasVirusScanMachinesFailed')).toBeUndefined();
+    expect(forOf('AliyunSasVirusScanRunningTooLong')).toBeUndefined();
+    expect(forOf('AliyunSasVirusScanPollFailing')).toBeUndefined();
+    expect(forOf('AliyunSasVirusScanStale')).toBe('15m');
+    expect(alerts.find((a) => a.alert === 'AliyunSasVirusScanSuspiciousMachines')!.labels?.severity).toBe('critical');
+    // Thresholds written once, in the expression, and named in the description.
+    const stale = alerts.find((a) => a.alert === 'AliyunSasVirusScanStale')!;
+    expect(stale.expr).toContain('> 8 * 86400');
+    expect(stale.annotations?.description).toContain('8 * 86400');
+    const running = alerts.find((a) => a.alert === 'AliyunSasVirusScanRunningTooLong')!;
+    expect(running.expr).toContain('> 24 * 3600');
+    expect(running.annotations?.description).toContain('24 * 3600');
   });
 
   it('alerts about tasks and accounts give one alert for two replicas: max without (instance, pod)', () => {
@@ -246,6 +286,22 @@ describe('promtool', () => {
     const r = runTool(gate.path('promtool'), ['test', 'rules', 'rules.test.yml'], { cwd: dir });
     expect(r.code).not.toBe(0);
     expect(r.stdout + r.stderr).toContain('AliyunSasScanTaskStuck');
+  });
+
+  itPromtool('test rules fails when a scan threshold moves (8 days for a stale scan, 24 hours running)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rules-mutant-'));
+    tmp.push(dir);
+    writeFileSync(path.join(dir, 'rules.test.yml'), read('deploy/prometheus/rules.test.yml'));
+    for (const [from, to, alert] of [
+      ['> 8 * 86400)', '> 8 * 86400 + 60)', 'AliyunSasVirusScanStale'],
+      ['> 24 * 3600)', '> 25 * 3600)', 'AliyunSasVirusScanRunningTooLong'],
+    ] as const) {
+      expect(rulesText.split(from)).toHaveLength(2);
+      writeFileSync(path.join(dir, 'rules.yml'), rulesText.replace(from, to));
+      const r = runTool(gate.path('promtool'), ['test', 'rules', 'rules.test.yml'], { cwd: dir });
+      expect(r.code, alert).not.toBe(0);
+      expect(r.stdout + r.stderr).toContain(alert);
+    }
   });
 
   itPromtool('test rules with another runbook base passes, and checks the link (a rules file and tests that disagree fail)', () => {

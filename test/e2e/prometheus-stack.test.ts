@@ -2,10 +2,12 @@
  * The Prometheus stack end to end, on loopback (what CI runs):
  *
  *   simulator (in-process, test/fixtures/scenarios/prometheus-stack.yaml:
- *              two accounts, prod and staging, each with its own key pair)
+ *              four accounts, each with its own key pair: prod and staging
+ *              with tasks, archive and dormant with virus scans only; each
+ *              account's latest virus scan)
  *     <- the BUILT exporter (child process, real SDK over HTTP, every second,
  *        in the accounts form: each account's key pair from the environment
- *        variables its `credentials:` names)
+ *        variables its `credentials:` names; latest_scan enabled)
  *     <- Prometheus, scraping every second with its default Accept header
  *        (OpenMetrics first), evaluating every second the SHIPPED rules
  *        (deploy/prometheus/rules.yml; in a temp copy where only the alerts'
@@ -19,6 +21,9 @@
  * started: the moment task 3001 of account prod turns Failed is known, and
  * the test measures the alert latency from it to the webhook, against the
  * floor of the intervals (poll schedule + scrape + evaluation + group_wait).
+ * Likewise for the scan alerts: the moments a machine of prod's scan turns
+ * suspicious, failed or timed out, and a scan started long ago becomes the
+ * latest of staging (running) and archive (complete) are known too.
  *
  * A second Prometheus loads deploy/prometheus/rules.yml unmodified, scraping
  * the same exporter, to show the shipped file loads and every rule is healthy
@@ -37,7 +42,18 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMap, isSeq, parse, parseDocument, type YAMLMap } from 'yaml';
 import { panelQueries, resolveVariables } from '../../deploy/grafana/dashboard.js';
-import { accountsOf, loadScenarioFile, settlesAtMs, startSimulator, type AccountSpec, type Scenario, type ScenarioTask, type SimulatorHandle } from '../../src/simulator/index.js';
+import {
+  accountsOf,
+  loadScenarioFile,
+  settlesAtMs,
+  startSimulator,
+  type AccountSpec,
+  type MachineSpec,
+  type Scenario,
+  type ScenarioTask,
+  type SimulatorHandle,
+  type VirusScanSpec,
+} from '../../src/simulator/index.js';
 import { ExporterProcess, ROOT } from '../support/exporter.js';
 import { startAlertmanager, startPrometheus, toolGate, type AlertmanagerInstance, type PrometheusInstance, type Sample } from '../support/prometheus.js';
 
@@ -49,6 +65,8 @@ const FIXTURE = path.join(ROOT, 'test/fixtures/scenarios/prometheus-stack.yaml')
 const FAILING = '3001';
 const FAILING_ACCOUNT = 'prod';
 const BIG = '9007199254740993';
+/** The alerts on the latest virus scans (deploy/prometheus/rules.yml). */
+const SCAN_ALERTS = ['AliyunSasVirusScanSuspiciousMachines', 'AliyunSasVirusScanMachinesFailed', 'AliyunSasVirusScanStale', 'AliyunSasVirusScanRunningTooLong', 'AliyunSasVirusScanPollFailing'];
 
 /**
  * The intervals of the chain, as configured below: the exporter's poll
@@ -210,18 +228,28 @@ function exporterEnv(accounts: readonly AccountSpec[]): Record<string, string | 
   return env;
 }
 
-/** The exporter's configuration: the accounts form, every account on the simulator. */
+/**
+ * The exporter's configuration: the accounts form, every account on the
+ * simulator, the latest virus scan of each; a complete scan (or task) asked
+ * about again every cycle, so that a newer scan replacing a complete one is
+ * seen at once (the default waits 10 minutes); a rate limit that lets every
+ * cycle finish within its one-second tick (the default 5 qps would not, with
+ * every task and scan asked about each cycle), since the latency floor
+ * counts one poll per tick.
+ */
 function exporterConfig(accounts: readonly AccountSpec[], endpoint: string): string {
   return [
     `schedule: "${SCHEDULE}"`,
+    'latest_scan: { enabled: true }',
+    'terminal_recheck_interval: 0s',
+    'rate_limit: { qps: 50, burst: 50 }',
     'accounts:',
     ...accounts.flatMap((a) => [
       `  - name: ${a.name}`,
       `    endpoint: "${endpoint}"`,
       '    protocol: http',
       `    credentials: { access_key_id_env: ${keyEnv(a.name).id}, access_key_secret_env: ${keyEnv(a.name).secret} }`,
-      '    tasks:',
-      ...a.tasks.map((t) => `      - { id: "${t.id}", name: ${JSON.stringify(t.name)} }`),
+      ...(a.tasks.length === 0 ? ['    tasks: []'] : ['    tasks:', ...a.tasks.map((t) => `      - { id: "${t.id}", name: ${JSON.stringify(t.name)} }`)]),
     ]),
     '',
   ].join('\n');
@@ -251,6 +279,17 @@ const keyOf = (account: string | undefined, taskId: string | undefined) => `${ac
 
 /** The scenario's final status of a task (the last timeline step holds forever). */
 const finalStatus = (t: ScenarioTask) => t.timeline.at(-1)!.status;
+
+/** The machines of a scan written out in the scenario (never generated in this fixture). */
+function machinesOf(scan: VirusScanSpec): readonly MachineSpec[] {
+  if (!Array.isArray(scan.machines)) throw new Error('the stack fixture lists its machines');
+  return scan.machines as readonly MachineSpec[];
+}
+/** When a machine of a scan reaches its last status, on the timeline (ms). */
+const machineEndsAtMs = (scan: VirusScanSpec, m: MachineSpec) => scan.atMs + scan.pendingMs + m.timeline.slice(0, -1).reduce((sum, step) => sum + (step.forMs ?? 0), 0);
+/** The account's scans, and the one that is its latest in the end. */
+const scansOf = (accounts: readonly AccountSpec[], name: string) => accounts.find((a) => a.name === name)!.virusScans;
+const lastScanOf = (accounts: readonly AccountSpec[], name: string) => scansOf(accounts, name).at(-1)!;
 
 const TARGET_LABELS = ['account', 'task_id', 'task_name', 'target', 'target_name', 'target_type'] as const;
 const pick = (labels: Record<string, string>) =>
@@ -286,7 +325,7 @@ async function evaluatedRules(p: PrometheusInstance, timeoutMs = 20_000): Promis
   return rules;
 }
 
-describe.skipIf(gate.skip)('Prometheus stack: exporter (two accounts) -> Prometheus (shipped rules) -> Alertmanager -> webhook', () => {
+describe.skipIf(gate.skip)('Prometheus stack: exporter (four accounts) -> Prometheus (shipped rules) -> Alertmanager -> webhook', () => {
   let scenario: Scenario;
   let accounts: readonly AccountSpec[];
   let tasks: AccountTask[];
@@ -383,13 +422,29 @@ describe.skipIf(gate.skip)('Prometheus stack: exporter (two accounts) -> Prometh
     if (errors.length > 0) throw errors[0];
   }, 60_000);
 
-  it('the fixture: two accounts; one task ends Failed, with servers and a server group; its task ID also in the other account, succeeding', () => {
-    expect(accounts.map((a) => a.name)).toEqual(['prod', 'staging']);
+  it('the fixture: four accounts; one task ends Failed, with servers and a server group; its task ID also in the other account, succeeding', () => {
+    expect(accounts.map((a) => a.name)).toEqual(['prod', 'staging', 'archive', 'dormant']);
     const failed = tasks.filter(({ task }) => finalStatus(task) === 'Failed');
     expect(failed.map(({ account, task }) => keyOf(account, task.id))).toEqual([keyOf(FAILING_ACCOUNT, FAILING)]);
     expect(new Set(failed[0]!.task.targets.map((t) => t.type))).toEqual(new Set(['uuid', 'groupId']));
     const twin = tasks.filter(({ account, task }) => task.id === FAILING && account !== FAILING_ACCOUNT);
     expect(twin.map(({ task }) => finalStatus(task))).toEqual(['Success']);
+  });
+
+  it('the fixture: prod\'s latest scan ends with a suspicious, a failed and a timed-out machine; staging\'s and archive\'s latest started long ago (one runs, one is complete); dormant never ran one', () => {
+    const prod = lastScanOf(accounts, 'prod');
+    const ends = (scan: VirusScanSpec) => machinesOf(scan).map((m) => `${m.timeline.at(-1)!.status}${m.alerts > 0 ? `+${m.alerts} ${m.riskLevel}` : ''}`).sort();
+    expect(ends(prod)).toEqual(['complete', 'complete+3 high', 'failed', 'timeout']);
+    expect(prod.scanTimeMs).toBeUndefined();
+    const old = Date.UTC(2025, 0, 1);
+    expect([lastScanOf(accounts, 'staging'), lastScanOf(accounts, 'archive')].map((s) => [s.atMs, s.scanTimeMs, ends(s)])).toEqual([
+      [1_000, old, ['complete', 'running']],
+      [1_000, old, ['complete']],
+    ]);
+    // Before them, a recent complete scan each: neither stale nor ever without a scan.
+    for (const name of ['staging', 'archive']) expect(scansOf(accounts, name).map((s) => [s.atMs, s.scanTimeMs])).toEqual([[0, undefined], [1_000, old]]);
+    expect(scansOf(accounts, 'dormant')).toEqual([]);
+    expect(accounts.filter((a) => a.tasks.length === 0).map((a) => a.name)).toEqual(['archive', 'dormant']);
   });
 
   it('the temp rules differ from the shipped ones only in `for:` (minutes -> seconds)', () => {
@@ -526,12 +581,111 @@ describe.skipIf(gate.skip)('Prometheus stack: exporter (two accounts) -> Prometh
     expect(latencyMs, 'the alert cannot come before the failure').toBeGreaterThan(0);
     expect(latencyMs).toBeLessThanOrEqual(floorMs + LATENCY_SLACK_MS);
 
-    // A healthy exporter raises nothing else, in Prometheus or at the webhook; staging's 3001 (success) nothing at all.
-    const firing = (await prom.alerts()).filter((a) => a.state === 'firing');
+    // A healthy exporter raises nothing else about tasks, in Prometheus or at the webhook; staging's 3001 (success) nothing at
+    // all. (The scan alerts, the next test's, may have begun to fire.)
+    const isScanAlert = (name: string | undefined) => name !== undefined && SCAN_ALERTS.includes(name);
+    const firing = (await prom.alerts()).filter((a) => a.state === 'firing' && !isScanAlert(a.labels.alertname));
     expect(new Set(firing.map((a) => a.labels.alertname))).toEqual(new Set(['AliyunSasScanTaskFailed']));
     expect(new Set(firing.map((a) => a.labels.account))).toEqual(new Set([FAILING_ACCOUNT]));
-    expect(new Set(webhook.received.flatMap((n) => n.body.alerts.map((a) => a.labels.alertname)))).toEqual(new Set(['AliyunSasScanTaskFailed']));
+    expect(new Set(webhook.received.flatMap((n) => n.body.alerts.map((a) => a.labels.alertname)).filter((n) => !isScanAlert(n)))).toEqual(new Set(['AliyunSasScanTaskFailed']));
   });
+
+  it('the scan alerts fire from the simulator\'s scans and reach the webhook through Alertmanager, each within the floor of the intervals (+ its `for:`) + 5 s', async () => {
+    const prod = lastScanOf(accounts, 'prod');
+    const machine = (name: string) => machinesOf(prod).find((m) => m.instanceName === name)!;
+    const running = lastScanOf(accounts, 'staging');
+    const archived = lastScanOf(accounts, 'archive');
+    const suspicious = machinesOf(prod).find((m) => m.alerts > 0)!;
+    const forMs = (alert: string) => {
+      const f = rulesOf(shortenedRules).find((r) => r.alert === alert)!.for;
+      return f === undefined ? 0 : durationMs(f);
+    };
+    /** Each expected alert: its identifying labels, the receiver, and when its condition began on the timeline (undefined: before it started). */
+    const expected: { labels: Record<string, string>; receiver: string; sinceMs?: number }[] = [
+      {
+        labels: { alertname: 'AliyunSasVirusScanSuspiciousMachines', severity: 'critical', account: 'prod', task_id: prod.taskId!, scan_type: 'user', risk_level: suspicious.riskLevel! },
+        receiver: 'pager',
+        sinceMs: machineEndsAtMs(prod, suspicious),
+      },
+      ...['db-1', 'batch-1'].map((name) => {
+        const m = machine(name);
+        return {
+          labels: {
+            alertname: 'AliyunSasVirusScanMachinesFailed',
+            severity: 'warning',
+            account: 'prod',
+            task_id: prod.taskId!,
+            uuid: m.uuid,
+            status: m.timeline.at(-1)!.status,
+            instance_name: m.instanceName,
+            ...(m.internetIp ? { internet_ip: m.internetIp } : {}),
+            ...(m.intranetIp ? { intranet_ip: m.intranetIp } : {}),
+          },
+          receiver: 'ticket',
+          sinceMs: machineEndsAtMs(prod, m),
+        };
+      }),
+      { labels: { alertname: 'AliyunSasVirusScanRunningTooLong', severity: 'warning', account: 'staging', task_id: running.taskId!, scan_type: 'system', status: 'running' }, receiver: 'ticket', sinceMs: running.atMs },
+      { labels: { alertname: 'AliyunSasVirusScanStale', severity: 'warning', account: 'archive', task_id: archived.taskId!, scan_type: 'system' }, receiver: 'ticket', sinceMs: archived.atMs },
+      // Never ran a scan: from the first evaluation, before the timeline started.
+      { labels: { alertname: 'AliyunSasVirusScanStale', severity: 'warning', account: 'dormant' }, receiver: 'ticket' },
+    ];
+    const strip = (l: Record<string, string>) => Object.fromEntries(Object.entries(l).filter(([k]) => k !== 'job' && k !== 'instance'));
+    const keyOfAlert = (l: Record<string, string>) => JSON.stringify(Object.entries(strip(l)).sort(([a], [b]) => a.localeCompare(b)));
+
+    // Delivered: the first notification carrying each alert (firing), by its labels.
+    const delivered = () => {
+      const first = new Map<string, { n: Notification; a: WebhookAlert }>();
+      for (const n of webhook.received) for (const a of n.body.alerts) if (a.status === 'firing' && !first.has(keyOfAlert(a.labels))) first.set(keyOfAlert(a.labels), { n, a });
+      return first;
+    };
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && !expected.every((e) => delivered().has(keyOfAlert(e.labels)))) await sleep(250);
+    const got = delivered();
+    const scanKeys = [...got.entries()].filter(([, { a }]) => SCAN_ALERTS.includes(a.labels.alertname!)).map(([k]) => k);
+    expect(scanKeys.sort(), `webhook got: ${JSON.stringify(webhook.received.map((n) => [n.path, n.body.alerts.map((a) => a.labels)]))}\nPrometheus alerts: ${JSON.stringify(await prom.alerts())}`).toEqual(
+      expected.map((e) => keyOfAlert(e.labels)).sort(),
+    );
+
+    const floorMs = SCHEDULE_MS + durationMs(SCRAPE_INTERVAL) + durationMs(EVALUATION_INTERVAL) + durationMs(GROUP_WAIT);
+    const report: string[] = [];
+    for (const e of expected) {
+      const { n, a } = got.get(keyOfAlert(e.labels))!;
+      expect(n.path, e.labels.alertname).toBe(`/${e.receiver}`);
+      expect(a.labels.job).toBe(JOB);
+      expect(a.labels.instance, 'merged across replicas').toBeUndefined();
+      expect(a.annotations.runbook_url).toBe(`README.md#alert-${e.labels.alertname!.toLowerCase()}`);
+      const latencyFromStart = n.receivedAt - timelineStart;
+      if (e.sinceMs === undefined) {
+        report.push(`${e.labels.alertname} ${e.labels.account}: ${(latencyFromStart / 1000).toFixed(2)} s after the timeline started (its condition held from before; for ${forMs(e.labels.alertname!) / 1000} s)`);
+        continue;
+      }
+      const latencyMs = n.receivedAt - (timelineStart + e.sinceMs);
+      const bound = floorMs + forMs(e.labels.alertname!);
+      report.push(`${e.labels.alertname} ${e.labels.account}${e.labels.instance_name ? ` ${e.labels.instance_name}` : ''}: ${(latencyMs / 1000).toFixed(2)} s (floor ${bound / 1000} s)`);
+      expect(latencyMs, `${e.labels.alertname} cannot come before its cause`).toBeGreaterThan(0);
+      expect(latencyMs, e.labels.alertname).toBeLessThanOrEqual(bound + LATENCY_SLACK_MS);
+    }
+    console.log(`[prometheus-stack.test] scan alert latency (its cause in the simulator -> Alertmanager webhook):\n  ${report.join('\n  ')}`);
+
+    // What they say, with the simulator's names (quotes, backslash and non-ASCII intact).
+    const text = (alertname: string, account: string, extra: (a: WebhookAlert) => boolean = () => true) =>
+      [...got.values()].map(({ a }) => a).find((a) => a.labels.alertname === alertname && a.labels.account === account && extra(a))!.annotations;
+    expect(text('AliyunSasVirusScanSuspiciousMachines', 'prod').summary).toBe(`Virus scan ${prod.taskId} in account prod found suspicious files on 1 machine (risk level high).`);
+    expect(text('AliyunSasVirusScanMachinesFailed', 'prod', (a) => a.labels.instance_name === 'db-1').summary).toBe(
+      `Virus scan ${prod.taskId} in account prod failed on machine db-1 (${machine('db-1').uuid}, ${machine('db-1').intranetIp}).`,
+    );
+    expect(text('AliyunSasVirusScanMachinesFailed', 'prod', (a) => a.labels.instance_name === 'batch-1').summary).toBe(`Virus scan ${prod.taskId} in account prod timed out on machine batch-1 (${machine('batch-1').uuid}).`);
+    expect(text('AliyunSasVirusScanRunningTooLong', 'staging').summary).toMatch(new RegExp(`^Virus scan ${running.taskId} in account staging has been running for \\d+d \\d+h \\d+m \\d+s\\.$`));
+    // Ages from the API's ScanTime (in ms) through the exporter's seconds: days, not thousands of years or none.
+    const days = Math.floor((Date.now() - archived.scanTimeMs!) / 86_400_000);
+    expect(text('AliyunSasVirusScanStale', 'archive').summary).toMatch(new RegExp(`^The latest virus scan of account archive ran (${days}|${days - 1})d \\d+h \\d+m \\d+s ago\\.$`));
+    expect(text('AliyunSasVirusScanStale', 'dormant').summary).toBe('No virus scan has ever run in account dormant.');
+
+    // Nothing else about scans: not staging's running scan as stale, nor its running machine as failed; no poll failing.
+    const firing = (await prom.alerts()).filter((a) => a.state === 'firing' && SCAN_ALERTS.includes(a.labels.alertname!));
+    expect(firing.map((a) => keyOfAlert(a.labels)).sort()).toEqual(expected.map((e) => keyOfAlert(e.labels)).sort());
+  }, 90_000);
 
   it('the shipped rules file, unmodified, loads and every rule is healthy on real data', async () => {
     await promShipped.waitFor(`aliyun_sas:scan_task_target_status{account="${FAILING_ACCOUNT}", task_id="${FAILING}", status="failed"}`, (s) => s.length === 3, 30_000);
@@ -612,9 +766,21 @@ describe.skipIf(gate.skip)('Prometheus stack: exporter (two accounts) -> Prometh
         .task.targets.map((g) => ({ account: FAILING_ACCOUNT, task_id: FAILING, task_name: names.get(keyOf(FAILING_ACCOUNT, FAILING)), target: g.target, target_name: g.name, target_type: g.type }))
         .sort(byTarget),
     );
-    expect(results.get('API requests by account and code/A')!.map((s) => `${s.metric.account} ${s.metric.code}`).sort()).toEqual(accounts.map((a) => `${a.name} OK`));
+    expect(results.get('API requests by account and code/A')!.map((s) => `${s.metric.account} ${s.metric.code}`).sort()).toEqual(accounts.map((a) => `${a.name} OK`).sort());
     // The accounts table: each account with the endpoint it polls (the simulator) and its number of tasks.
-    expect(results.get('Accounts/A')!.map((s) => `${s.metric.account} ${s.metric.endpoint}`).sort()).toEqual(accounts.map((a) => `${a.name} ${sim.endpoint}`));
-    expect(Object.fromEntries(results.get('Accounts/B')!.map((s) => [s.metric.account, s.value]))).toEqual(Object.fromEntries(accounts.map((a) => [a.name, a.tasks.length])));
+    expect(results.get('Accounts/A')!.map((s) => `${s.metric.account} ${s.metric.endpoint}`).sort()).toEqual(accounts.map((a) => `${a.name} ${sim.endpoint}`).sort());
+    expect(Object.fromEntries(results.get('Accounts/B')!.map((s) => [s.metric.account, s.value]))).toEqual(
+      Object.fromEntries(accounts.filter((a) => a.tasks.length > 0).map((a) => [a.name, a.tasks.length])),
+    );
+    // The Latest virus scan row: prod's findings and failed machines, every account's latest scan, dormant's poll only.
+    expect({ suspicious: one('Suspicious machines'), alerts: one('Scan alerts'), failed: one('Failed or timed out') }).toEqual({ suspicious: 1, alerts: 3, failed: 2 });
+    expect(Object.fromEntries(results.get('Latest virus scan by account/B')!.map((s) => [s.metric.account, s.metric.status]))).toEqual({ prod: 'complete', staging: 'running', archive: 'complete' });
+    expect(results.get('Latest virus scan by account/L')!.map((s) => `${s.metric.account} ${s.value}`).sort()).toEqual(accounts.map((a) => `${a.name} 1`).sort());
+    expect(
+      results
+        .get('Machines whose scan failed or timed out/A')!
+        .map((s) => `${s.metric.account} ${s.metric.instance_name} ${s.metric.status}`)
+        .sort(),
+    ).toEqual(['prod batch-1 timeout', 'prod db-1 failed']);
   });
 });

@@ -74,7 +74,7 @@ describe('reload by SIGHUP', () => {
       config: (endpoint) => exporterYaml({ endpoint, extra: RECHECK_ALWAYS, schedule: NEVER, tasks: ['5101', { id: '5102', name: 'second' }, '5103', '5104'] }),
       args: ['--no-config.watch'],
     });
-    const s0 = await h.until((s) => statusOf(s, '5101') === 'success' && statusOf(s, '5102') === 'failed' && statusOf(s, '5103') === 'success', 'first cycle', 5000);
+    const s0 = await h.until((s) => statusOf(s, '5101') === 'success' && statusOf(s, '5102') === 'failed' && statusOf(s, '5103') === 'success', 'first cycle', 15_000);
     // The tasks about to be removed carry every per-task family between them.
     const removedFamilies = new Set(s0.filter((s) => s.labels.task_id === '5103' || s.labels.task_id === '5104').map((s) => s.name));
     expect([...removedFamilies].sort()).toEqual([...TASK_FAMILIES].sort());
@@ -86,7 +86,7 @@ describe('reload by SIGHUP', () => {
     const tookMs = await waitFor(() => (h.sim!.counts().byTask['5105']?.total ?? 0) >= 1, 3000, 'the added task to be polled');
     expect(tookMs).toBeLessThan(1200);
 
-    const s1 = await h.until((s) => statusOf(s, '5105') === 'processing', 'the added task status', 5000);
+    const s1 = await h.until((s) => statusOf(s, '5105') === 'processing', 'the added task status', 15_000);
     expect(taskIdsWithSeries(s1)).toEqual(new Set(['5101', '5102', '5105']));
     for (const gone of ['5103', '5104']) expect(s1.filter((s) => s.labels.task_id === gone)).toEqual([]);
     // Unchanged tasks: state carried over, not re-polled (only the added task was).
@@ -141,7 +141,7 @@ describe('reload by SIGHUP', () => {
       config: (endpoint) => exporterYaml({ endpoint, schedule: NEVER, tasks: ['5501', '5502'] }),
       args: ['--no-config.watch'],
     });
-    const s0 = await h.until((s) => statusOf(s, '5501') === 'success' && statusOf(s, '5502') === 'failed', 'first cycle', 5000);
+    const s0 = await h.until((s) => statusOf(s, '5501') === 'success' && statusOf(s, '5502') === 'failed', 'first cycle', 15_000);
     const ts0 = sum(s0, RELOAD_TS);
     expect(sum(s0, RELOAD_OK)).toBe(1);
     expect(ts0).toBeGreaterThan(0);
@@ -172,14 +172,14 @@ describe('reload by SIGHUP', () => {
 
     await h.writeConfig(exporterYaml({ endpoint: h.endpoint, schedule: NEVER, tasks: ['5501', '5503'] }));
     h.sighup();
-    const s1 = await h.until((s) => sum(s, RELOAD_OK) === 1 && statusOf(s, '5503') === 'processing', 'the good file', 5000);
+    const s1 = await h.until((s) => sum(s, RELOAD_OK) === 1 && statusOf(s, '5503') === 'processing', 'the good file', 15_000);
     expect(sum(s1, RELOAD_TS)).toBeGreaterThan(ts0);
     expect(configuredTaskIds(s1)).toEqual(new Set(['5501', '5503']));
     expect(seriesOf(s1, '5501')).toEqual(seriesOf(s0, '5501'));
     // And the next reload is applied as well: nothing is left stuck in the reload queue.
     await h.writeConfig(exporterYaml({ endpoint: h.endpoint, schedule: NEVER, tasks: ['5503'] }));
     h.sighup();
-    await h.until((s) => sameSet(configuredTaskIds(s), ['5503']), 'the next good file', 5000);
+    await h.until((s) => sameSet(configuredTaskIds(s), ['5503']), 'the next good file', 15_000);
     expect(h.output).not.toMatch(/unhandled promise rejection/);
   }));
 
@@ -291,7 +291,7 @@ describe('SIGHUP during start-up', () => {
       expect(h.exporter.child.exitCode, h.output).toBeNull();
       release();
       await h.exporter.waitUntil('/-/ready', 10_000);
-      const s = await h.until((x) => statusOf(x, '5702') === 'failed', 'the task added by the early reload', 5000);
+      const s = await h.until((x) => statusOf(x, '5702') === 'failed', 'the task added by the early reload', 15_000);
       expect(configuredTaskIds(s)).toEqual(new Set(['5701', '5702']));
       expect(h.output).toMatch(/msg="credentials found" /);
       expect(h.output).toMatch(/msg="configuration reloaded" trigger=SIGHUP tasks=2 added=1/);
@@ -320,7 +320,7 @@ describe('reload by POST /-/reload', () => {
     await on.writeConfig(exporterYaml({ endpoint: on.endpoint, schedule: NEVER, tasks: ['5201', '5202'] }));
     const r1 = await post(on);
     expect(r1).toEqual({ status: 200, body: 'Configuration reloaded\n' });
-    const s1 = await on.until((s) => statusOf(s, '5202') === 'failed', 'the added task', 5000);
+    const s1 = await on.until((s) => statusOf(s, '5202') === 'failed', 'the added task', 15_000);
     expect(sum(s1, RELOAD_OK)).toBe(1);
     expect(on.output).toMatch(/msg="configuration reloaded" trigger=http tasks=2 added=1/);
     expect((await fetch(`${on.exporter.base}/-/reload`)).status).toBe(405);
@@ -351,13 +351,13 @@ describe('reload on file change', () => {
   test('rewritten in place, replaced by rename; an identical rewrite reloads nothing', withRigs(async (start) => {
     const scenario = { tasks: ['5301', '5302', '5303', '5304'].map((id) => simTask(id, 'Success', 1)) };
     const h = await start({ secrets: 'distinctive', noWatch: false, tag: 'watch', scenario, config: (endpoint) => exporterYaml({ endpoint, schedule: NEVER, tasks: ['5301'] }) });
-    await h.until((s) => statusOf(s, '5301') === 'success', 'first cycle', 5000);
+    await h.until((s) => statusOf(s, '5301') === 'success', 'first cycle', 15_000);
     const inode = (await stat(h.configFile)).ino;
 
     // In place: same inode, truncated and written.
     await writeFile(h.configFile, exporterYaml({ endpoint: h.endpoint, schedule: NEVER, tasks: ['5301', '5302'] }));
     expect((await stat(h.configFile)).ino).toBe(inode);
-    await h.until((s) => sameSet(configuredTaskIds(s), ['5301', '5302']) && statusOf(s, '5302') === 'success', 'in-place rewrite', 5000);
+    await h.until((s) => sameSet(configuredTaskIds(s), ['5301', '5302']) && statusOf(s, '5302') === 'success', 'in-place rewrite', 15_000);
     expect(reloadsByWatch(h)).toBe(1);
 
     // Editor style: a new file renamed over the old one.
@@ -365,14 +365,14 @@ describe('reload on file change', () => {
     await writeFile(tmp, exporterYaml({ endpoint: h.endpoint, schedule: NEVER, tasks: ['5301', '5303'] }));
     await rename(tmp, h.configFile);
     expect((await stat(h.configFile)).ino).not.toBe(inode);
-    await h.until((s) => sameSet(configuredTaskIds(s), ['5301', '5303']) && statusOf(s, '5303') === 'success', 'rename replace', 5000);
+    await h.until((s) => sameSet(configuredTaskIds(s), ['5301', '5303']) && statusOf(s, '5303') === 'success', 'rename replace', 15_000);
     expect(reloadsByWatch(h)).toBe(1 + 1);
 
     // Editor style again, with a backup: old file moved away, new one written, backup deleted.
     await rename(h.configFile, `${h.configFile}~`);
     await writeFile(h.configFile, exporterYaml({ endpoint: h.endpoint, schedule: NEVER, tasks: ['5304'] }));
     await rm(`${h.configFile}~`);
-    await h.until((s) => sameSet(configuredTaskIds(s), ['5304']) && statusOf(s, '5304') === 'success', 'backup-and-write', 5000);
+    await h.until((s) => sameSet(configuredTaskIds(s), ['5304']) && statusOf(s, '5304') === 'success', 'backup-and-write', 15_000);
 
     // The same bytes again (and a stray file in the directory): no reload.
     const reloads = h.count('msg="configuration reloaded"');
@@ -409,7 +409,7 @@ describe('reload on file change', () => {
       config: (ep) => exporterYaml({ endpoint: ep, schedule: NEVER, tasks: ['5401'] }),
       waitFor: 'ready',
     });
-    await h.until((s) => statusOf(s, '5401') === 'success', 'first cycle', 5000);
+    await h.until((s) => statusOf(s, '5401') === 'success', 'first cycle', 15_000);
     mount = h.dir;
     endpoint = h.endpoint;
     // Same content as the running file, as a ConfigMap: exporter.yaml -> ..data/exporter.yaml.
@@ -420,9 +420,9 @@ describe('reload on file change', () => {
     expect(h.count('configuration reload')).toBe(0); // same content: nothing to do
 
     await publish(['5401', '5402']);
-    await h.until((s) => sameSet(configuredTaskIds(s), ['5401', '5402']) && statusOf(s, '5402') === 'success', 'first swap', 5000);
+    await h.until((s) => sameSet(configuredTaskIds(s), ['5401', '5402']) && statusOf(s, '5402') === 'success', 'first swap', 15_000);
     await publish(['5403']);
-    const s = await h.until((x) => sameSet(configuredTaskIds(x), ['5403']) && statusOf(x, '5403') === 'success', 'second swap', 5000);
+    const s = await h.until((x) => sameSet(configuredTaskIds(x), ['5403']) && statusOf(x, '5403') === 'success', 'second swap', 15_000);
     expect(sum(s, RELOAD_OK)).toBe(1);
     expect(taskIdsWithSeries(s)).toEqual(new Set(['5403']));
     expect(h.count('msg="configuration reloaded" trigger="file change"')).toBe(2);

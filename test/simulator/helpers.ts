@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { stringify } from 'node:querystring';
 import { fileURLToPath } from 'node:url';
 import OpenApi, { Config, OpenApiRequest, Params } from '@alicloud/openapi-client';
@@ -146,8 +147,14 @@ export async function rawCall(handle: SimulatorHandle, c: RawCall = {}): Promise
 }
 
 export function send(handle: SimulatorHandle, method: string, pathAndQuery: string, headers: Record<string, string>, body = ''): Promise<RawResponse> {
+  return sendTo({ host: handle.host, port: handle.port }, method, pathAndQuery, headers, body);
+}
+
+/** One request on a fresh connection; the answer's body also parsed as JSON when it is JSON. */
+export function sendTo(target: { host: string; port: number; tls?: boolean }, method: string, pathAndQuery: string, headers: Record<string, string | number>, body = ''): Promise<RawResponse> {
+  const request = target.tls ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: handle.host, port: handle.port, method, path: pathAndQuery, headers, agent: false }, (res) => {
+    const req = request({ host: target.host, port: target.port, method, path: pathAndQuery, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

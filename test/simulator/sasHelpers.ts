@@ -3,13 +3,11 @@
  * own SasClient with a given key pair, and a raw RPC-style (signature v1)
  * caller signed with the SDK's own RPC signer.
  */
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { stringify } from 'node:querystring';
 import { Config as CredentialConfig } from '@alicloud/credentials';
 import { CredentialClient, SasClient } from '../../src/sas/client.js';
 import type { SimulatorHandle } from '../../src/simulator/index.js';
-import { acsDate, Util, type RawResponse } from './helpers.js';
+import { acsDate, sendTo, Util, type RawResponse } from './helpers.js';
 
 export interface Keys {
   readonly accessKeyId: string;
@@ -65,34 +63,7 @@ export function rpcCall(h: SimulatorHandle, c: RpcCall): Promise<RawResponse> {
   query.Signature = Util.getRPCSignature({ ...query, ...form }, method, c.keys.accessKeySecret);
   c.afterSigning?.({ query, form });
   const body = Object.keys(form).length ? stringify(form) : '';
-  const target = c.https ? h.https! : { host: h.host, port: h.port };
-  const send = c.https ? httpsRequest : httpRequest;
-  return new Promise((resolve, reject) => {
-    const req = send(
-      {
-        host: target.host,
-        port: target.port,
-        method,
-        path: `/?${stringify(query)}`,
-        headers: body ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } : {},
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (d: Buffer) => chunks.push(d));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: Record<string, unknown> | undefined;
-          try {
-            json = JSON.parse(text) as Record<string, unknown>;
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, ...(json ? { json } : {}) });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+  const target = c.https ? { ...h.https!, tls: true } : { host: h.host, port: h.port };
+  const headers: Record<string, string | number> = body ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } : {};
+  return sendTo(target, method, `/?${stringify(query)}`, headers, body);
 }

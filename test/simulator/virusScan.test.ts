@@ -37,22 +37,31 @@ beforeAll(async () => {
   scans = await loadScenarioFile(fixture('scans.yaml'));
 });
 
-describe('the latest scan (GetVirusScanLatestTaskStatistic)', () => {
-  const clock = manualClock();
-  let h: SimulatorHandle;
-  let client: SasClient;
-  let rawClient: SdkClient;
-  const epoch = Date.now();
+/** A simulator of scans.yaml on a hand-moved clock for the describe block calling this, with both clients. */
+function scanSimulator() {
+  const sim = { clock: manualClock(), epoch: Date.now() } as {
+    clock: ReturnType<typeof manualClock>;
+    epoch: number;
+    h: SimulatorHandle;
+    client: SasClient;
+    rawClient: SdkClient;
+  };
   beforeAll(async () => {
-    h = await startSimulator({ scenario: scans, now: clock.now, wallNow: () => epoch });
-    client = sasClient(h, staticCredential(SCAN));
-    rawClient = sdkClient(h, SCAN);
+    sim.h = await startSimulator({ scenario: scans, now: sim.clock.now, wallNow: () => sim.epoch });
+    sim.client = sasClient(sim.h, staticCredential(SCAN));
+    sim.rawClient = sdkClient(sim.h, SCAN);
   });
-  afterAll(() => h.close());
+  afterAll(() => sim.h.close());
+  return sim;
+}
+
+describe('the latest scan (GetVirusScanLatestTaskStatistic)', () => {
+  const sim = scanSimulator();
+  const { clock, epoch } = sim;
 
   it('to be started: Status 0, Progress "0" (a string), every machine uncomplete', async () => {
     clock.set(500);
-    const body = await raw(rawClient, 'GetVirusScanLatestTaskStatistic');
+    const body = await raw(sim.rawClient, 'GetVirusScanLatestTaskStatistic');
     expect(body.Data).toEqual({
       TaskId: FIRST,
       ScanType: 'user',
@@ -68,7 +77,7 @@ describe('the latest scan (GetVirusScanLatestTaskStatistic)', () => {
       SuspiciousMachine: 0,
       SuspiciousCount: 0,
     });
-    const v = ok(await client.getVirusScanLatestTaskStatistic());
+    const v = ok(await sim.client.getVirusScanLatestTaskStatistic());
     expect(v.problems).toEqual([]);
     expect(v.latest).toMatchObject({ taskId: FIRST, status: 'pending', rawStatus: 0, progressPercent: 0, riskLevel: 'none', scanTimeMs: epoch + 1000 });
   });
@@ -77,7 +86,7 @@ describe('the latest scan (GetVirusScanLatestTaskStatistic)', () => {
     const seen: Array<Record<string, unknown>> = [];
     for (const ms of [1_000, 2_500, 3_500, 4_500, 5_000, 9_999]) {
       clock.set(ms);
-      seen.push((await raw(rawClient, 'GetVirusScanLatestTaskStatistic')).Data as Record<string, unknown>);
+      seen.push((await raw(sim.rawClient, 'GetVirusScanLatestTaskStatistic')).Data as Record<string, unknown>);
     }
     expect(seen.map((d) => [d.Status, d.Progress, d.CompleteMachine, d.SafeMachine, d.SuspiciousMachine, d.RiskLevel])).toEqual([
       [10, '20', 1, 0, 1, 'high'], // m4 complete from the start, with 3 high alerts
@@ -92,7 +101,7 @@ describe('the latest scan (GetVirusScanLatestTaskStatistic)', () => {
       expect(typeof d.Progress).toBe('string');
     }
     expect(seen.at(-1)).toMatchObject({ SuspiciousCount: 5, UnCompleteMachine: 2 });
-    const v = ok(await client.getVirusScanLatestTaskStatistic());
+    const v = ok(await sim.client.getVirusScanLatestTaskStatistic());
     expect(v.latest).toMatchObject({
       status: 'complete',
       progressPercent: 100,
@@ -106,11 +115,11 @@ describe('the latest scan (GetVirusScanLatestTaskStatistic)', () => {
 
   it('a new scan replaces the previous one at its `at`', async () => {
     clock.set(10_000);
-    const v = ok(await client.getVirusScanLatestTaskStatistic()).latest!;
+    const v = ok(await sim.client.getVirusScanLatestTaskStatistic()).latest!;
     expect(v).toMatchObject({ taskId: SECOND, scanType: 'system', status: 'running', machines: { scanned: 250 } });
     expect(v.scanPaths).toEqual([]);
     clock.set(16_000);
-    const done = ok(await client.getVirusScanLatestTaskStatistic()).latest!;
+    const done = ok(await sim.client.getVirusScanLatestTaskStatistic()).latest!;
     expect(done.status).toBe('complete');
     const m = done.machines;
     expect(m.complete! + m.uncomplete!).toBe(250);
@@ -120,15 +129,15 @@ describe('the latest scan (GetVirusScanLatestTaskStatistic)', () => {
   });
 
   it('an account that never ran a scan: no Data (default), or Data {} with no_scan_data: empty; both parse as "no scan yet"', async () => {
-    expect(await raw(sdkClient(h, NEVER), 'GetVirusScanLatestTaskStatistic')).not.toHaveProperty('Data');
-    expect((await raw(sdkClient(h, EMPTY), 'GetVirusScanLatestTaskStatistic')).Data).toEqual({});
+    expect(await raw(sdkClient(sim.h, NEVER), 'GetVirusScanLatestTaskStatistic')).not.toHaveProperty('Data');
+    expect((await raw(sdkClient(sim.h, EMPTY), 'GetVirusScanLatestTaskStatistic')).Data).toEqual({});
     for (const keys of [NEVER, EMPTY]) {
-      const v = ok(await sasClient(h, staticCredential(keys)).getVirusScanLatestTaskStatistic());
+      const v = ok(await sasClient(sim.h, staticCredential(keys)).getVirusScanLatestTaskStatistic());
       expect(v.latest).toBeUndefined();
       expect(v.requestId).toMatch(/^[0-9A-F-]{36}$/);
       expect(v.problems).toEqual([]);
     }
-    const list = ok(await sasClient(h, staticCredential(NEVER)).listVirusScanTask());
+    const list = ok(await sasClient(sim.h, staticCredential(NEVER)).listVirusScanTask());
     expect(list).toMatchObject({ rows: [], page: { currentPage: 1, pageSize: 20, totalCount: 0, count: 0 } });
   });
 
@@ -150,26 +159,17 @@ describe('the latest scan (GetVirusScanLatestTaskStatistic)', () => {
 });
 
 describe('the scan’s machines (ListVirusScanTask)', () => {
-  const clock = manualClock();
-  let h: SimulatorHandle;
-  let client: SasClient;
-  let rawClient: SdkClient;
-  const epoch = Date.now();
-  beforeAll(async () => {
-    h = await startSimulator({ scenario: scans, now: clock.now, wallNow: () => epoch });
-    client = sasClient(h, staticCredential(SCAN));
-    rawClient = sdkClient(h, SCAN);
-  });
-  afterAll(() => h.close());
+  const sim = scanSimulator();
+  const { clock, epoch } = sim;
 
   it('no rows while the scan is to be started', async () => {
     clock.set(500);
-    expect(ok(await client.listVirusScanTask({ rootTaskId: FIRST })).page.totalCount).toBe(0);
+    expect(ok(await sim.client.listVirusScanTask({ rootTaskId: FIRST })).page.totalCount).toBe(0);
   });
 
   it('rows: Progress an integer, times in ms, EndTime only once a machine stopped; names exactly as declared', async () => {
     clock.set(2_500);
-    const body = await raw(rawClient, 'ListVirusScanTask', { RootTaskId: FIRST, PageSize: 10 });
+    const body = await raw(sim.rawClient, 'ListVirusScanTask', { RootTaskId: FIRST, PageSize: 10 });
     const rows = body.List as Array<Record<string, unknown>>;
     expect(body.PageInfo).toEqual({ CurrentPage: 1, PageSize: 10, TotalCount: 5, Count: 5 });
     expect(rows.map((r) => [r.InstanceName, r.Status, r.Progress, 'EndTime' in r])).toEqual([
@@ -195,7 +195,7 @@ describe('the scan’s machines (ListVirusScanTask)', () => {
     expect(rows[2]!.EndTime).toBe(epoch + 2000);
     expect(rows[3]!.EndTime).toBe(epoch + 1000);
     expect(new Set(rows.map((r) => r.TaskId)).size).toBe(5);
-    const page = ok(await client.listVirusScanTask({ rootTaskId: FIRST }));
+    const page = ok(await sim.client.listVirusScanTask({ rootTaskId: FIRST }));
     expect(page.problems).toEqual([]);
     expect(page.rows.map((r) => [r.instanceName, r.status, r.progressPercent])).toEqual([
       [`quote's "web" 01`, 'running', 74],
@@ -210,7 +210,7 @@ describe('the scan’s machines (ListVirusScanTask)', () => {
   it('250 rows over 3 pages of 100: every machine once, TotalCount 250 on every page', async () => {
     clock.set(16_000);
     const pages = [];
-    for (let p = 1; p <= 4; p++) pages.push(ok(await client.listVirusScanTask({ rootTaskId: SECOND, pageSize: 100, currentPage: p })));
+    for (let p = 1; p <= 4; p++) pages.push(ok(await sim.client.listVirusScanTask({ rootTaskId: SECOND, pageSize: 100, currentPage: p })));
     expect(pages.map((p) => p.rows.length)).toEqual([100, 100, 50, 0]);
     expect(pages.map((p) => p.page)).toEqual([
       { currentPage: 1, pageSize: 100, totalCount: 250, count: 100 },
@@ -225,43 +225,43 @@ describe('the scan’s machines (ListVirusScanTask)', () => {
     expect(rows.every((r) => r.status !== 'running' && r.endTimeMs! > r.startTimeMs!)).toBe(true);
     expect(pages.every((p) => p.problems.length === 0)).toBe(true);
     // Without RootTaskId, the newest scan's rows come first, then the older scan's.
-    const all = ok(await client.listVirusScanTask({ pageSize: 100, currentPage: 3 }));
+    const all = ok(await sim.client.listVirusScanTask({ pageSize: 100, currentPage: 3 }));
     expect(all.page.totalCount).toBe(255);
     expect(all.rows.slice(49, 51).map((r) => r.instanceName)).toEqual(['gen-250', `quote's "web" 01`]);
   });
 
   it('StatusList (sent as StatusList.1, StatusList.2 by the SDK) and Status filter rows; the counts agree with the statistic', async () => {
     clock.set(16_000);
-    const stat = ok(await client.getVirusScanLatestTaskStatistic()).latest!;
-    const failedOrTimedOut = ok(await client.listVirusScanTask({ rootTaskId: SECOND, statusList: [3, 4], pageSize: 100 }));
+    const stat = ok(await sim.client.getVirusScanLatestTaskStatistic()).latest!;
+    const failedOrTimedOut = ok(await sim.client.listVirusScanTask({ rootTaskId: SECOND, statusList: [3, 4], pageSize: 100 }));
     expect(failedOrTimedOut.rows.every((r) => r.status === 'failed' || r.status === 'timeout')).toBe(true);
     expect(failedOrTimedOut.page.totalCount).toBe(stat.machines.uncomplete);
-    const complete = ok(await client.listVirusScanTask({ rootTaskId: SECOND, status: 2, pageSize: 1 }));
+    const complete = ok(await sim.client.listVirusScanTask({ rootTaskId: SECOND, status: 2, pageSize: 1 }));
     expect(complete.page.totalCount).toBe(stat.machines.complete);
-    const both = ok(await client.listVirusScanTask({ rootTaskId: SECOND, status: 2, statusList: [3], pageSize: 1 }));
+    const both = ok(await sim.client.listVirusScanTask({ rootTaskId: SECOND, status: 2, statusList: [3], pageSize: 1 }));
     expect(both.page.totalCount).toBe(0);
     // Also as a JSON array or a comma list, as other clients may send it.
-    expect((await raw(rawClient, 'ListVirusScanTask', { RootTaskId: SECOND, StatusList: '[3,4]' })).PageInfo).toMatchObject({
+    expect((await raw(sim.rawClient, 'ListVirusScanTask', { RootTaskId: SECOND, StatusList: '[3,4]' })).PageInfo).toMatchObject({
       TotalCount: stat.machines.uncomplete,
     });
-    expect((await raw(rawClient, 'ListVirusScanTask', { RootTaskId: SECOND, StatusList: '3,4' })).PageInfo).toMatchObject({
+    expect((await raw(sim.rawClient, 'ListVirusScanTask', { RootTaskId: SECOND, StatusList: '3,4' })).PageInfo).toMatchObject({
       TotalCount: stat.machines.uncomplete,
     });
   });
 
   it('other filters: TaskId, MachineName (substring, any case), IPs, ScanType, StartTime/EndTime', async () => {
     clock.set(16_000);
-    const one = ok(await client.listVirusScanTask({ rootTaskId: FIRST })).rows[1]!;
-    expect(ok(await client.listVirusScanTask({ taskId: one.taskId! })).rows.map((r) => r.instanceName)).toEqual(['数据库-主']);
-    expect(ok(await client.listVirusScanTask({ machineName: 'WEB' })).rows.map((r) => r.instanceName)).toEqual([`quote's "web" 01`]);
-    expect(ok(await client.listVirusScanTask({ machineName: '数据库' })).page.totalCount).toBe(1);
-    expect(ok(await client.listVirusScanTask({ intranetIp: '172.16.0.' , rootTaskId: FIRST })).page.totalCount).toBe(2);
-    expect(ok(await client.listVirusScanTask({ internetIp: '47.96.0.1', rootTaskId: FIRST })).page.totalCount).toBe(1);
-    expect(ok(await client.listVirusScanTask({ scanType: 'user' })).page.totalCount).toBe(5);
-    expect(ok(await client.listVirusScanTask({ startTimeMs: epoch + 5_000 })).page.totalCount).toBe(250);
-    expect(ok(await client.listVirusScanTask({ endTimeMs: epoch + 5_000 })).page.totalCount).toBe(5);
-    expect(ok(await client.listVirusScanTask({ rootTaskId: 'f'.repeat(32) })).page.totalCount).toBe(0);
-    expect(ok(await client.listVirusScanTask({ rootTask: true, lang: 'en', rootTaskId: FIRST })).page.totalCount).toBe(5);
+    const one = ok(await sim.client.listVirusScanTask({ rootTaskId: FIRST })).rows[1]!;
+    expect(ok(await sim.client.listVirusScanTask({ taskId: one.taskId! })).rows.map((r) => r.instanceName)).toEqual(['数据库-主']);
+    expect(ok(await sim.client.listVirusScanTask({ machineName: 'WEB' })).rows.map((r) => r.instanceName)).toEqual([`quote's "web" 01`]);
+    expect(ok(await sim.client.listVirusScanTask({ machineName: '数据库' })).page.totalCount).toBe(1);
+    expect(ok(await sim.client.listVirusScanTask({ intranetIp: '172.16.0.' , rootTaskId: FIRST })).page.totalCount).toBe(2);
+    expect(ok(await sim.client.listVirusScanTask({ internetIp: '47.96.0.1', rootTaskId: FIRST })).page.totalCount).toBe(1);
+    expect(ok(await sim.client.listVirusScanTask({ scanType: 'user' })).page.totalCount).toBe(5);
+    expect(ok(await sim.client.listVirusScanTask({ startTimeMs: epoch + 5_000 })).page.totalCount).toBe(250);
+    expect(ok(await sim.client.listVirusScanTask({ endTimeMs: epoch + 5_000 })).page.totalCount).toBe(5);
+    expect(ok(await sim.client.listVirusScanTask({ rootTaskId: 'f'.repeat(32) })).page.totalCount).toBe(0);
+    expect(ok(await sim.client.listVirusScanTask({ rootTask: true, lang: 'en', rootTaskId: FIRST })).page.totalCount).toBe(5);
   });
 
   it.each([
@@ -273,7 +273,7 @@ describe('the scan’s machines (ListVirusScanTask)', () => {
     ['StartTime -1', { StartTime: -1 }, 'StartTime'],
     ['RootTask maybe', { RootTask: 'maybe' }, 'RootTask'],
   ])('%s: 400 InvalidParameter naming it', async (_what, query, name) => {
-    const err = await raw(rawClient, 'ListVirusScanTask', query).then(
+    const err = await raw(sim.rawClient, 'ListVirusScanTask', query).then(
       () => undefined,
       (e: Error & { code?: string; statusCode?: number; data?: Record<string, unknown> }) => e,
     );

@@ -60,15 +60,26 @@ export class ExporterProcess {
   }
 
   static async start(opts: ExporterOptions = {}): Promise<ExporterProcess> {
-    const port = await freePort();
+    // A port found free can be taken by another process before the exporter binds it: try another.
+    for (let attempt = 1; ; attempt++) {
+      const p = ExporterProcess.spawn(await freePort(), opts);
+      if (opts.waitFor === 'none') return p;
+      try {
+        await p.waitUntil(opts.waitFor === 'healthy' ? '/-/healthy' : '/-/ready');
+        return p;
+      } catch (e) {
+        if (attempt >= 3 || p.exitCode === null || !p.output.includes('EADDRINUSE')) throw e;
+      }
+    }
+  }
+
+  private static spawn(port: number, opts: ExporterOptions): ExporterProcess {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries({ ...process.env, ...opts.env })) {
       if (v !== undefined) env[k] = v;
     }
     const child = spawn(process.execPath, [MAIN, `--web.listen-address=127.0.0.1:${port}`, ...(opts.args ?? [])], { env, cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    const p = new ExporterProcess(child, port);
-    if (opts.waitFor !== 'none') await p.waitUntil(opts.waitFor === 'healthy' ? '/-/healthy' : '/-/ready');
-    return p;
+    return new ExporterProcess(child, port);
   }
 
   async waitUntil(pathname: string, timeoutMs = 20_000): Promise<void> {

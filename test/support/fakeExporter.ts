@@ -10,11 +10,19 @@
  *   1003 (no name):           configured, never polled successfully (polls fail: NoPermission)
  * Accounts: `prod` and `staging` (the multi-account form, default), or the
  * single-account form without an `account` label.
+ *
+ * The latest virus scan of each account (latest_scan enabled, machines listed):
+ *   prod (and the single account): FAKE_SCANS.complete, a user scan started
+ *     two days ago, complete, five machines: three complete (two of them
+ *     suspicious: 5 alerts, risk high), one failed, one timed out
+ *   staging: FAKE_SCANS.running, a system scan started 30 hours ago, still
+ *     running (40 %), four machines: one complete, two running, one timed out
+ *     whose UUID is also a machine of prod (a machine is (account, uuid))
  */
 import { createServer, type Server } from 'node:http';
 import { ExpositionCache } from '../../src/metrics/cache.js';
 import { SelfMetrics } from '../../src/metrics/self.js';
-import type { Snapshot, TaskState } from '../../src/model/snapshot.js';
+import type { LatestScanState, MachineState, Snapshot, TaskState } from '../../src/model/snapshot.js';
 import { ACTIONS } from '../../src/model/vocabulary.js';
 
 export interface FakeExporter {
@@ -25,6 +33,98 @@ export interface FakeExporter {
 }
 
 export const FAKE_ACCOUNTS = ['prod', 'staging'] as const;
+
+/** The task IDs of the fake latest scans (32 hex digits, as the API gives them). */
+export const FAKE_SCANS = { complete: 'f00dfacef00dfacef00dfacef00d0001', running: 'f00dfacef00dfacef00dfacef00d0002' } as const;
+
+/** The machines of the fake scans whose part failed or timed out: (account, uuid) -> status and names. */
+export const FAKE_FAILED_MACHINES: Readonly<Record<'complete' | 'running', readonly { uuid: string; status: 'failed' | 'timeout'; instanceName: string; internetIp: string; intranetIp: string }[]>> = {
+  complete: [
+    { uuid: 'c0ffee00-0000-4000-8000-000000000004', status: 'failed', instanceName: 'batch "7" 杭州', internetIp: '', intranetIp: '172.16.0.4' },
+    { uuid: 'c0ffee00-0000-4000-8000-000000000005', status: 'timeout', instanceName: 'cache-1', internetIp: '', intranetIp: '' },
+  ],
+  running: [{ uuid: 'c0ffee00-0000-4000-8000-000000000005', status: 'timeout', instanceName: 'staging-cache', internetIp: '47.96.9.5', intranetIp: '10.1.0.5' }],
+};
+
+const HOUR = 3_600_000;
+
+/** One machine row of a fake scan. */
+function machine(rootTaskId: string, nowMs: number, uuid: string, instanceName: string, internetIp: string, intranetIp: string, status: MachineState['status'], progressPercent: number, ran?: [startHoursAgo: number, endHoursAgo?: number]): MachineState {
+  return {
+    uuid,
+    rootTaskId,
+    instanceName,
+    internetIp,
+    intranetIp,
+    status,
+    progressPercent,
+    ...(ran ? { startTimeMs: nowMs - ran[0] * HOUR } : {}),
+    ...(ran?.[1] !== undefined ? { endTimeMs: nowMs - ran[1] * HOUR } : {}),
+  };
+}
+
+/** The latest scan of prod (and of the single account): complete, with findings and failures. */
+function completeScan(nowMs: number): LatestScanState {
+  const id = FAKE_SCANS.complete;
+  const [failed, timedOut] = FAKE_FAILED_MACHINES.complete;
+  const rows = [
+    machine(id, nowMs, 'c0ffee00-0000-4000-8000-000000000001', 'web-1', '47.96.0.1', '172.16.0.1', 'complete', 100, [48, 47]),
+    machine(id, nowMs, 'c0ffee00-0000-4000-8000-000000000002', 'web-2', '47.96.0.2', '172.16.0.2', 'complete', 100, [48, 46]),
+    machine(id, nowMs, 'c0ffee00-0000-4000-8000-000000000003', 'db-1', '', '172.16.0.3', 'complete', 100, [48, 45]),
+    machine(id, nowMs, failed!.uuid, failed!.instanceName, failed!.internetIp, failed!.intranetIp, 'failed', 35, [48, 47.5]),
+    machine(id, nowMs, timedOut!.uuid, timedOut!.instanceName, timedOut!.internetIp, timedOut!.intranetIp, 'timeout', 60, [48, 44]),
+  ];
+  return {
+    lastPollOk: true,
+    lastPolledAt: nowMs - 20_000,
+    lastSuccessAt: nowMs - 20_000,
+    scan: {
+      taskId: id,
+      status: 'complete',
+      rawStatus: 100,
+      progressPercent: 100,
+      scanTimeMs: nowMs - 48 * HOUR,
+      scanType: 'user',
+      scanPaths: ['/root', '/tmp'],
+      machines: { scanned: 5, complete: 3, uncomplete: 2, safe: 3, suspicious: 2 },
+      suspiciousCount: 5,
+      riskLevel: 'high',
+      machineName: 'web-1',
+    },
+    machines: { taskId: id, rows, dropped: 0, listedAt: nowMs - 20_000 },
+  };
+}
+
+/** The latest scan of staging: running for 30 hours, nothing found yet, one machine timed out. */
+function runningScan(nowMs: number): LatestScanState {
+  const id = FAKE_SCANS.running;
+  const [timedOut] = FAKE_FAILED_MACHINES.running;
+  const rows = [
+    machine(id, nowMs, 'c0ffee00-0000-4000-8000-000000000011', 'staging-web', '', '10.1.0.1', 'complete', 100, [30, 29]),
+    machine(id, nowMs, 'c0ffee00-0000-4000-8000-000000000012', 'staging-db', '', '10.1.0.2', 'running', 20, [30]),
+    machine(id, nowMs, 'c0ffee00-0000-4000-8000-000000000013', 'staging-batch', '', '10.1.0.3', 'running', 0),
+    machine(id, nowMs, timedOut!.uuid, timedOut!.instanceName, timedOut!.internetIp, timedOut!.intranetIp, 'timeout', 10, [30, 6]),
+  ];
+  return {
+    lastPollOk: true,
+    lastPolledAt: nowMs - 20_000,
+    lastSuccessAt: nowMs - 20_000,
+    scan: {
+      taskId: id,
+      status: 'running',
+      rawStatus: 10,
+      progressPercent: 40,
+      scanTimeMs: nowMs - 30 * HOUR,
+      scanType: 'system',
+      scanPaths: [],
+      machines: { scanned: 4, complete: 1, uncomplete: 3, safe: 2, suspicious: 0 },
+      suspiciousCount: 0,
+      riskLevel: 'none',
+      machineName: 'staging-web',
+    },
+    machines: { taskId: id, rows, dropped: 0, listedAt: nowMs - 20_000 },
+  };
+}
 
 export function fakeSnapshot(nowMs: number, multiAccount = true): Snapshot {
   const tasks: TaskState[] = [
@@ -56,7 +156,10 @@ export function fakeSnapshot(nowMs: number, multiAccount = true): Snapshot {
     { id: '1003', name: '', targets: [], lastPolledAt: nowMs - 20_000, lastPollOk: false, lastError: { class: 'api', code: 'NoPermission' } },
   ];
   // Each account its own task objects, as the poller makes them: the exposition keys an object's labels by its identity.
-  const accounts = multiAccount ? FAKE_ACCOUNTS.map((name) => ({ name, tasks: tasks.map((t) => ({ ...t })) })) : [{ name: '', tasks }];
+  const own = () => tasks.map((t) => ({ ...t }));
+  const accounts = multiAccount
+    ? FAKE_ACCOUNTS.map((name) => ({ name, tasks: own(), latestScan: name === 'prod' ? completeScan(nowMs) : runningScan(nowMs) }))
+    : [{ name: '', tasks, latestScan: completeScan(nowMs) }];
   return { generation: 1, createdAt: nowMs, multiAccount, accounts };
 }
 
