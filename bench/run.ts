@@ -10,7 +10,7 @@
  *   --large     adds T=50,000 (render, scrape and memory phases)
  *   --client=autocannon / --baseline=node   force the fallbacks
  *   --duration=S --rounds=N --qps=N --burst=N --concurrency=N   override
- *   --poll-rounds=N   runs of each publishing mode in the poll phase (default 2, CI 1)
+ *   --poll-rounds=N   runs of each publishing mode in the poll phase (default 3, CI 1)
  *   --strict    exit 1 when a goal fails
  *   --block-sweep   only the publish phase, at the judged size, for several
  *               block sizes of the incremental exposition (how the defaults
@@ -98,7 +98,7 @@ async function main(): Promise<number> {
         ...(flags.large ? [{ tasks: 50_000, machines: 0, poll: false }] : []),
       ];
   const goalTasks = ci ? 1_000 : 10_000;
-  const pollRounds = num(flags['poll-rounds'], ci ? 1 : 2, 'poll-rounds');
+  const pollRounds = num(flags['poll-rounds'], ci ? 1 : 3, 'poll-rounds');
   const durationS = num(flags.duration, ci ? 2 : 5, 'duration');
   const goalRounds = num(flags.rounds, ci ? 1 : 3, 'rounds');
   const qps = num(flags.qps, 400, 'qps');

@@ -20,7 +20,7 @@ import type { CycleStats } from '../../src/poller/observer.js';
 import { Child } from './ipc.js';
 import { isActive, slidingWindowMax, startSimulatorProcess, writeScenario, type SimulatorCounts, type SimulatorProcess } from './simulator.js';
 import { taskId } from './synthetic.js';
-import { get, median, percentile, sleep } from './tools.js';
+import { get, percentile, sleep } from './tools.js';
 
 /** publishIntervalMs longer than any cycle: a snapshot only when the cycle ends. */
 export const AT_CYCLE_END_MS = 1e9;
@@ -86,7 +86,7 @@ export interface PublishRun {
   readonly peakRssMb: number;
 }
 
-/** Answer-to-/metrics latency over every answer of the mode's runs, and its CPU (median of the runs). */
+/** Answer-to-/metrics latency over every answer of the mode's runs; CPU and renders: the median of the runs (two: their mean). */
 export interface ModeSummary {
   readonly runs: number;
   readonly answers: number;
@@ -178,6 +178,13 @@ function startProbe(url: string, everyMs: number): { stop: () => Promise<Probe[]
       return probes;
     },
   };
+}
+
+/** The median; with an even count the mean of the middle two (two runs: their mean, not the lower one). */
+function centre(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = Math.floor(s.length / 2);
+  return s.length === 0 ? NaN : s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
 }
 
 const SCAN_ACTIONS = ['GetVirusScanLatestTaskStatistic', 'ListVirusScanTask'];
@@ -346,9 +353,9 @@ export async function pollPhase(o: PollOptions): Promise<PollResult> {
         p99Ms: percentile(lat, 99),
         maxMs: lat[lat.length - 1] ?? NaN,
         scanMaxMs: scans.length ? Math.max(...scans) : undefined,
-        publicationsPerCycle: median(rs.map((r) => r.freshness.publications)),
-        cpuMs: median(rs.map((r) => r.cpuMs)),
-        renderSumMs: median(rs.map((r) => r.freshness.renderSumMs)),
+        publicationsPerCycle: centre(rs.map((r) => r.freshness.publications)),
+        cpuMs: centre(rs.map((r) => r.cpuMs)),
+        renderSumMs: centre(rs.map((r) => r.freshness.renderSumMs)),
         peakRssMb: Math.max(...rs.map((r) => r.peakRssMb)),
       };
     };

@@ -161,7 +161,7 @@ function pollGoals(p: PollResult): Goal[] {
   goals.push({
     id: 'cycle-cpu',
     goal: `exporter CPU over a cycle + render, progressive publication <= x${n(THRESHOLDS.cycleCpuRatio, 1)} publication at cycle end`,
-    measured: `x${n(p.publishing.cpuRatio, 3)} (${sec(pr.cpuMs)} vs ${sec(ce.cpuMs)}, medians of ${pr.runs} + ${ce.runs} runs; renders ${ms(pr.renderSumMs)} in ${n(pr.publicationsPerCycle)} publications vs ${ms(ce.renderSumMs)})`,
+    measured: `x${n(p.publishing.cpuRatio, 3)} (${sec(pr.cpuMs)} vs ${sec(ce.cpuMs)}, median of ${pr.runs} runs each; runs ${runsOf(p, 'progressive')} vs ${runsOf(p, 'cycleEnd')})`,
     pass: p.publishing.cpuRatio <= THRESHOLDS.cycleCpuRatio,
   });
   if (p.scan) {
@@ -182,6 +182,13 @@ function pollGoals(p: PollResult): Goal[] {
   }
   return goals;
 }
+
+/** CPU seconds of each run of a publishing mode, in run order. */
+const runsOf = (p: PollResult, mode: 'progressive' | 'cycleEnd') =>
+  p.publishing.runs
+    .filter((r) => r.mode === mode)
+    .map((r) => sec(r.cpuMs))
+    .join(', ');
 
 const scrapeGoalId = (encoding: string, connections: number, size: Pick<SizeResult, 'tasks' | 'machines'>) => `scrape-${encoding}-c${connections}-T${size.tasks}${mSuffix(size)}`;
 
@@ -263,7 +270,11 @@ export function table(machine: Machine, results: readonly SizeResult[], judged: 
   const poll = (f: (p: PollResult) => string) => (r: SizeResult) => (r.poll ? f(r.poll) : r.tasks > 10_000 ? 'n/a (poll phase at T <= 10,000)' : 'n/a (poll phase in the column with machines)');
   row(
     'Poll cycle: QPS achieved / budget (max per 1-s bucket; sliding)',
-    poll((p) => `${n(p.cycle1.achievedQps, 1)} / ${p.budgetQps} (${n((100 * p.cycle1.achievedQps) / p.budgetQps, 1)}%); max ${p.maxPerSecond}/s; sliding 1 s: ${p.maxSlidingWindowClient} sent, ${p.maxSlidingWindow} arrived`),
+    poll(
+      (p) =>
+        `${n(p.cycle1.achievedQps, 1)} / ${p.budgetQps} (${n((100 * p.cycle1.achievedQps) / p.budgetQps, 1)}%); max ${p.maxPerSecond}/s; sliding 1 s: ${p.maxSlidingWindowClient} sent, ${p.maxSlidingWindow} arrived; ` +
+        `cycle 1 of every run: ${p.publishing.runs.map((r) => n(r.cycleMs / 1000, 1)).join(', ')} s`,
+    ),
     `>= ${THRESHOLDS.qpsShare * 100}%, <= budget+burst (${columnName(pollGoal)})`,
     'poll-qps',
   );
@@ -286,12 +297,19 @@ export function table(machine: Machine, results: readonly SizeResult[], judged: 
   );
   row(
     'Exporter CPU over cycle 1 + final render: progressive vs at cycle end (ratio)',
-    poll((p) => {
+    (r) => {
+      const p = r.poll;
+      if (!p) return poll(() => '')(r);
       const pr = p.publishing.progressive;
       const ce = p.publishing.cycleEnd;
-      const each = (mode: 'progressive' | 'cycleEnd') => p.publishing.runs.filter((r) => r.mode === mode).map((r) => sec(r.cpuMs)).join(', ');
-      return `${sec(pr.cpuMs)} vs ${sec(ce.cpuMs)} (x${n(p.publishing.cpuRatio, 3)}); runs ${each('progressive')} vs ${each('cycleEnd')}; render wall ${ms(pr.renderSumMs)} in ${n(pr.publicationsPerCycle)} publications vs ${ms(ce.renderSumMs)} in ${n(ce.publicationsPerCycle)}`;
-    }),
+      // The publications alone, from this column's publish phase (synthetic, same process otherwise idle): what progressive costs more.
+      const extra = r.publish.progressive.cpuMs - r.publish.all.cpuMs;
+      return (
+        `${sec(pr.cpuMs)} vs ${sec(ce.cpuMs)} (x${n(p.publishing.cpuRatio, 3)}); runs ${runsOf(p, 'progressive')} vs ${runsOf(p, 'cycleEnd')}; ` +
+        `${n(pr.publicationsPerCycle)} publications vs 1 (render wall ${ms(pr.renderSumMs)} vs ${ms(ce.renderSumMs)}); ` +
+        `publish phase: 25 x 4 % ${ms(r.publish.progressive.cpuMs)} vs all at once ${ms(r.publish.all.cpuMs)} CPU, ${extra >= 0 ? '+' : ''}${pct(extra / ce.cpuMs)} of the cycle`
+      );
+    },
     `<= x${n(THRESHOLDS.cycleCpuRatio, 1)}`,
     'cycle-cpu',
   );
