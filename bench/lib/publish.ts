@@ -6,6 +6,7 @@
  */
 import type { IncrementalOptions } from '../../src/metrics/incremental.js';
 import { Child } from './ipc.js';
+import type { Shape } from './render.js';
 import type { PublishCost } from './serveChild.js';
 
 interface Cost {
@@ -40,10 +41,10 @@ export interface PublishResult {
   readonly ratio: { contiguous: number; scatter: number; all: number; progressive: number };
 }
 
-export async function publishPhase(childScript: string, tasks: number, targets: number, rounds: number, engine?: IncrementalOptions): Promise<PublishResult> {
-  const child = Child.start(`publish(T=${tasks})`, childScript);
+export async function publishPhase(childScript: string, shape: Shape, rounds: number, engine?: IncrementalOptions): Promise<PublishResult> {
+  const child = Child.start(`publish(T=${shape.tasks}, M=${shape.machines})`, childScript);
   try {
-    const r = await child.call<Omit<PublishResult, 'ratio'>>('publishCompare', { tasks, targets, rounds, ...(engine ? { engine } : {}) });
+    const r = await child.call<Omit<PublishResult, 'ratio'>>('publishCompare', { ...shape, rounds, ...(engine ? { engine } : {}) });
     const f = r.full.cpuMs;
     return { ...r, ratio: { contiguous: r.contiguous.cpuMs / f, scatter: r.scatter.cpuMs / f, all: r.all.cpuMs / f, progressive: r.progressive.cpuMs / f } };
   } finally {

@@ -24,10 +24,17 @@ export interface RenderResult {
   readonly equivalence: Equivalence;
 }
 
-export async function renderPhase(childScript: string, tasks: number, targets: number, rounds: number): Promise<RenderResult> {
-  const child = Child.start(`render(T=${tasks})`, childScript);
+export interface Shape {
+  readonly tasks: number;
+  readonly targets: number;
+  /** Machines of the account's latest scan (0: none). */
+  readonly machines: number;
+}
+
+export async function renderPhase(childScript: string, shape: Shape, rounds: number): Promise<RenderResult> {
+  const child = Child.start(`render(T=${shape.tasks}, M=${shape.machines})`, childScript);
   try {
-    const r = await child.call<Omit<RenderResult, 'ratio'>>('renderCompare', { tasks, targets, rounds });
+    const r = await child.call<Omit<RenderResult, 'ratio'>>('renderCompare', { ...shape, rounds });
     if (!r.equivalence.sameSeries) throw new Error(`prom-client and ours differ: ${r.equivalence.firstDifference ?? ''}`);
     return { ...r, ratio: r.oursRenderMs / r.promMetricsMs };
   } finally {

@@ -12,6 +12,8 @@ export interface RssOptions {
   readonly childScript: string;
   readonly tasks: number;
   readonly targets: number;
+  /** Machines of the account's latest scan (0: none); they change every cycle too. */
+  readonly machines: number;
   readonly client: LoadClient;
   readonly cycles: number;
   readonly intervalS: number;
@@ -48,7 +50,7 @@ type Mem = ReturnType<typeof memory>;
 export async function rssPhase(o: RssOptions): Promise<RssResult> {
   const child = Child.start(`serve-rss(T=${o.tasks})`, o.childScript);
   try {
-    const init = await child.call<{ url: string }>('init', { tasks: o.tasks, targets: o.targets });
+    const init = await child.call<{ url: string }>('init', { tasks: o.tasks, targets: o.targets, machines: o.machines });
     const durationS = Math.ceil(o.cycles * (o.intervalS + 1.5) + 3);
     const before = await child.call<{ exposes: number; renders: number }>('counters');
     const loads = Promise.all([

@@ -13,6 +13,8 @@ export interface ScrapeOptions {
   readonly childScript: string;
   readonly tasks: number;
   readonly targets: number;
+  /** Machines of the account's latest scan (0: none). */
+  readonly machines: number;
   readonly client: LoadClient;
   readonly baseline?: 'nginx' | 'node';
   readonly connections: readonly number[];
@@ -91,7 +93,7 @@ export async function scrapePhase(o: ScrapeOptions): Promise<ScrapeResult> {
   const child = Child.start(`serve(T=${o.tasks})`, o.childScript);
   let baseline: Baseline | undefined;
   try {
-    const init = await child.call<{ url: string; renderMs: number }>('init', { tasks: o.tasks, targets: o.targets });
+    const init = await child.call<{ url: string; renderMs: number }>('init', { tasks: o.tasks, targets: o.targets, machines: o.machines });
     const plain = await get(init.url);
     const gz = await get(init.url, { 'Accept-Encoding': 'gzip' });
     if (plain.status !== 200 || gz.status !== 200 || gz.headers['content-encoding'] !== 'gzip') throw new Error('the exporter did not answer the first scrapes properly');

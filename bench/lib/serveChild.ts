@@ -28,6 +28,8 @@ const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
 interface Shape {
   tasks: number;
   targets: number;
+  /** Machines of the account's latest scan (absent or 0: none). */
+  machines?: number;
 }
 
 async function timed<T>(f: () => Promise<T> | T): Promise<[T, number]> {
@@ -44,7 +46,7 @@ const medianOf = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.
  * the machine does weighs on both alike; medians of `rounds`.
  */
 async function renderCompare(a: Shape & { rounds: number }) {
-  const snap = syntheticSnapshot({ tasks: a.tasks, targetsPerTask: a.targets });
+  const snap = syntheticSnapshot({ tasks: a.tasks, targetsPerTask: a.targets, machines: a.machines ?? 0 });
   const [registry, setMs] = await timed(() => buildRegistry(snap));
   // Warm-up (JIT) of both, not counted; also the outputs to compare.
   const oursText = (await renderTaskFamilies(snap)).toString();
@@ -141,13 +143,13 @@ export interface PublishCost {
  * and the thread pool included).
  */
 async function publishCompare(a: Shape & { rounds: number; engine?: IncrementalOptions }) {
-  const snap = syntheticSnapshot({ tasks: a.tasks, targetsPerTask: a.targets });
+  const snap = syntheticSnapshot({ tasks: a.tasks, targetsPerTask: a.targets, machines: a.machines ?? 0 });
   const rng = mulberry32(20_251_130);
   const layout = snapshotLayout();
   const eng = new IncrementalExposition(layout.sections, a.engine ?? {});
   let tasks: TaskState[] = [...allTasks(snap)];
-  /** The synthetic snapshot with `ts` as its (single account's) tasks. */
-  const snapOf = (ts: readonly TaskState[]): Snapshot => ({ ...snap, accounts: [{ name: '', tasks: ts }] });
+  /** The synthetic snapshot with `ts` as its (single account's) tasks; its latest scan, if any, unchanged. */
+  const snapOf = (ts: readonly TaskState[]): Snapshot => ({ ...snap, accounts: [{ ...snap.accounts[0]!, tasks: ts }] });
   const check = (what: string) => {
     const pub = eng.current;
     const want = renderTaskFamiliesSync(snapOf(tasks));
@@ -254,7 +256,7 @@ function sampleRss(): void {
 }
 
 async function publish(cycle: number): Promise<{ buildMs: number; updateMs: number; renderMs: number }> {
-  const [snap, buildMs] = await timed<Snapshot>(() => syntheticSnapshot({ tasks: shape.tasks, targetsPerTask: shape.targets, cycle, generation: cycle + 1 }));
+  const [snap, buildMs] = await timed<Snapshot>(() => syntheticSnapshot({ tasks: shape.tasks, targetsPerTask: shape.targets, machines: shape.machines ?? 0, cycle, generation: cycle + 1 }));
   const [, updateMs] = await timed(() => cache!.update(snap));
   return { buildMs, updateMs, renderMs: lastRenderMs };
 }
