@@ -32,6 +32,44 @@ function describeErrno(err: NodeJS.ErrnoException): string {
   }
 }
 
+/** An error of the file system as a FileReadError (one already is passes through). */
+function asReadError(err: unknown): FileReadError {
+  return err instanceof FileReadError ? err : new FileReadError(describeErrno(err as NodeJS.ErrnoException));
+}
+
+/** Refuses what is not a regular file of at most `maxBytes` (from the opened file's own stat). */
+function refuseUnreadable(st: { isDirectory(): boolean; isFile(): boolean; size: number }, maxBytes: number): void {
+  if (st.isDirectory()) throw new FileReadError('is a directory');
+  if (!st.isFile()) throw new FileReadError('not a regular file (a device, FIFO or socket is never read)');
+  if (st.size > maxBytes) throw new FileReadError(`too large: ${st.size} bytes, the limit is ${maxBytes}`);
+}
+
+/**
+ * Reads to the end rather than trusting the size (the file may grow
+ * meanwhile), one chunk at a time; one chunk past the limit is enough to
+ * know it is too large.
+ */
+class BoundedChunks {
+  private readonly chunks: Buffer[] = [];
+  private length = 0;
+  constructor(private readonly maxBytes: number) {}
+  /** A buffer for the next read. */
+  next(): Buffer {
+    return Buffer.allocUnsafe(Math.min(READ_CHUNK, this.maxBytes + 1 - this.length));
+  }
+  /** Takes the bytes read into `chunk`; false at the end of the file. */
+  took(chunk: Buffer, bytesRead: number): boolean {
+    if (bytesRead === 0) return false;
+    this.chunks.push(chunk.subarray(0, bytesRead));
+    this.length += bytesRead;
+    if (this.length > this.maxBytes) throw new FileReadError(`too large: more than ${this.maxBytes} bytes`);
+    return true;
+  }
+  bytes(): Buffer {
+    return Buffer.concat(this.chunks, this.length);
+  }
+}
+
 /**
  * The bytes of `file`. Fails with a FileReadError whose message says why in a
  * few words (never the content): missing, unreadable, not a regular file,
@@ -43,29 +81,17 @@ export async function readBoundedFile(file: string, maxBytes: number): Promise<B
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
     handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
-    throw new FileReadError(describeErrno(err as NodeJS.ErrnoException));
+    throw asReadError(err);
   }
   try {
-    const st = await handle.stat();
-    if (st.isDirectory()) throw new FileReadError('is a directory');
-    if (!st.isFile()) throw new FileReadError('not a regular file (a device, FIFO or socket is never read)');
-    if (st.size > maxBytes) throw new FileReadError(`too large: ${st.size} bytes, the limit is ${maxBytes}`);
-    // Read to the end rather than trusting the size: the file may grow
-    // meanwhile. One chunk past the limit is enough to know it is too large.
-    const chunks: Buffer[] = [];
-    let length = 0;
+    refuseUnreadable(await handle.stat(), maxBytes);
+    const read = new BoundedChunks(maxBytes);
     for (;;) {
-      const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK, maxBytes + 1 - length));
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      chunks.push(chunk.subarray(0, bytesRead));
-      length += bytesRead;
-      if (length > maxBytes) throw new FileReadError(`too large: more than ${maxBytes} bytes`);
+      const chunk = read.next();
+      if (!read.took(chunk, (await handle.read(chunk, 0, chunk.length, null)).bytesRead)) return read.bytes();
     }
-    return Buffer.concat(chunks, length);
   } catch (err) {
-    if (err instanceof FileReadError) throw err;
-    throw new FileReadError(describeErrno(err as NodeJS.ErrnoException));
+    throw asReadError(err);
   } finally {
     await handle.close().catch(() => undefined);
   }
@@ -82,27 +108,17 @@ export function readBoundedFileSync(file: string, maxBytes: number): Buffer {
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
-    throw new FileReadError(describeErrno(err as NodeJS.ErrnoException));
+    throw asReadError(err);
   }
   try {
-    const st = fstatSync(fd);
-    if (st.isDirectory()) throw new FileReadError('is a directory');
-    if (!st.isFile()) throw new FileReadError('not a regular file (a device, FIFO or socket is never read)');
-    if (st.size > maxBytes) throw new FileReadError(`too large: ${st.size} bytes, the limit is ${maxBytes}`);
-    const chunks: Buffer[] = [];
-    let length = 0;
+    refuseUnreadable(fstatSync(fd), maxBytes);
+    const read = new BoundedChunks(maxBytes);
     for (;;) {
-      const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK, maxBytes + 1 - length));
-      const bytesRead = readSync(fd, chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      chunks.push(chunk.subarray(0, bytesRead));
-      length += bytesRead;
-      if (length > maxBytes) throw new FileReadError(`too large: more than ${maxBytes} bytes`);
+      const chunk = read.next();
+      if (!read.took(chunk, readSync(fd, chunk, 0, chunk.length, null))) return read.bytes();
     }
-    return Buffer.concat(chunks, length);
   } catch (err) {
-    if (err instanceof FileReadError) throw err;
-    throw new FileReadError(describeErrno(err as NodeJS.ErrnoException));
+    throw asReadError(err);
   } finally {
     closeSync(fd);
   }

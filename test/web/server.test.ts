@@ -51,6 +51,22 @@ async function serve(app: express.Express | http.RequestListener, limits = {}, m
   return h;
 }
 
+/** A server whose every answer waits for release(), and the connections it shed, by reason. */
+async function gatedServer(maxConnections: number): Promise<{ h: ServingHandle; release: () => void; shed: string[] }> {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const shed: string[] = [];
+  const h = await serve(
+    async (_req: http.IncomingMessage, res: http.ServerResponse) => {
+      await gate;
+      res.end('late');
+    },
+    { maxConnections },
+    { onConnectionShed: (r) => shed.push(r) },
+  );
+  return { h, release, shed };
+}
+
 function helloApp(): express.Express {
   const app = express();
   app.get('/', (_req, res) => {
@@ -182,17 +198,7 @@ describe('startServer (plain HTTP)', () => {
   });
 
   it('a burst of busy requests from one client is answered, up to maxConnections', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const shed: string[] = [];
-    const h = await serve(
-      async (_req: http.IncomingMessage, res: http.ServerResponse) => {
-        await gate;
-        res.end('late');
-      },
-      { maxConnections: 10 },
-      { onConnectionShed: (r) => shed.push(r) },
-    );
+    const { h, release, shed } = await gatedServer(10);
     const busy = [0, 1, 2, 3, 4].map(() => request(h.url));
     await sleep(100);
     release();
@@ -201,17 +207,7 @@ describe('startServer (plain HTTP)', () => {
   });
 
   it('at maxConnections with every connection busy answering, the new one is refused', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const shed: string[] = [];
-    const h = await serve(
-      async (_req: http.IncomingMessage, res: http.ServerResponse) => {
-        await gate;
-        res.end('late');
-      },
-      { maxConnections: 2 },
-      { onConnectionShed: (r) => shed.push(r) },
-    );
+    const { h, release, shed } = await gatedServer(2);
     const busy = [0, 1].map(() => request(h.url));
     await sleep(100);
     const third = await raw(h.address.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', 1_000);
