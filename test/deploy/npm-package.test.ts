@@ -131,7 +131,7 @@ describe('npm package: pack, global install, run from anywhere', () => {
     expect(packed.filter((f) => !allowed(f))).toEqual([]);
     // Exactly the compiled sources: a clean build, nothing missing, nothing stale.
     expect(packed.filter((f) => f.startsWith('dist/'))).toEqual(compiledSources().sort());
-    expect(packed).toEqual(expect.arrayContaining([pkg.bin[pkg.name]!, 'deploy/systemd/aliyun-sas-exporter.service', 'deploy/systemd/aliyun-sas-exporter.sysusers', 'deploy/systemd/credentials.env.example']));
+    expect(packed).toEqual(expect.arrayContaining([pkg.bin[pkg.name]!, 'LICENSE', 'deploy/systemd/aliyun-sas-exporter.service', 'deploy/systemd/aliyun-sas-exporter.sysusers', 'deploy/systemd/credentials.env.example']));
     // The demo's scenario file, named relative to the demo configuration, is in.
     const demoConfig = parse(readFileSync(path.join(ROOT, 'config/exporter.yaml'), 'utf8')) as { simulator: { scenario: string } };
     expect(packed).toContain(path.posix.join('config', demoConfig.simulator.scenario));
