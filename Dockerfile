@@ -62,7 +62,7 @@ WORKDIR /app
 
 # Owned by root and read-only for the runtime user. package.json carries
 # "type": "module", which Node needs to load dist/ as ES modules.
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json LICENSE ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 
