@@ -27,11 +27,36 @@ export function maskKeyId(id: string | undefined): string {
   return id.length <= 8 ? '****' : `${id.slice(0, 4)}****${id.slice(-4)}`;
 }
 
-/** Wraps `credential` so that every secret and token it returns is known to the log scrubber. */
+/**
+ * A credentials provider failed while a call was being made (an STS
+ * AssumeRole refused or unreachable, an ECS metadata service down, a
+ * credentials file gone): counted as `credentials`, not as a failure of the
+ * SAS API. `transient` when the cause was the network, which a retry may cure.
+ */
+export class CredentialProviderError extends Error {
+  override readonly name = 'CredentialProviderError';
+  readonly transient: boolean;
+  constructor(cause: unknown) {
+    const e = (cause ?? {}) as { message?: unknown; code?: unknown; syscall?: unknown; name?: unknown };
+    const first = String(e.message ?? cause).split('\n')[0]!.slice(0, 200);
+    super(`credentials provider failed: ${first}`);
+    this.transient = typeof e.syscall === 'string' || (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) || /timeout/i.test(String(e.name ?? ''));
+  }
+}
+
+/**
+ * Wraps `credential` so that every secret and token it returns is known to
+ * the log scrubber, and a provider's failure is told apart from the API's.
+ */
 export function scrubbed(credential: CredentialSource): CredentialSource {
   const getCredential = credential.getCredential.bind(credential);
   credential.getCredential = async () => {
-    const fresh = await getCredential();
+    let fresh;
+    try {
+      fresh = await getCredential();
+    } catch (err) {
+      throw new CredentialProviderError(err);
+    }
     addSecret(fresh.accessKeySecret);
     addSecret(fresh.securityToken);
     return fresh;

@@ -34,6 +34,10 @@ export function classifySdkError(err: unknown): SasError {
     }
     return { class: 'api', code: apiCode, httpStatus: statusCode, retriable: statusCode >= 500, message, requestId };
   }
+  if (name === 'CredentialProviderError') {
+    // Checked before socket errors: a provider's network trouble is the provider's, retried; a refusal is not.
+    return { class: 'credentials', code: 'credentials', retriable: (err as { transient?: boolean }).transient === true, message };
+  }
   if (name === 'ResponseTooLargeError') {
     // The size of an answer is a property of what is asked: the same call gets the same answer. Not retried.
     return { class: 'response_too_large', code: 'response_too_large', retriable: false, message };

@@ -11,9 +11,11 @@
  * every getCredentials() call, i.e. before every SDK call.
  */
 import { get as httpsGet } from 'node:https';
+import { createServer, type AddressInfo } from 'node:net';
 import { RAMRoleARNCredentialsProvider, StaticAKCredentialsProvider } from '@alicloud/credentials';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CredentialClient } from '../../src/sas/client.js';
+import { CredentialClient, SasClient } from '../../src/sas/client.js';
+import { scrubbed } from '../../src/sas/credentials.js';
 import { runCli } from '../../src/simulator/cli.js';
 import { loadScenarioFile, startSimulator, type Scenario, type SimulatorHandle } from '../../src/simulator/index.js';
 import { rpcStringToSign } from '../../src/simulator/sts.js';
@@ -31,7 +33,7 @@ if (gate.skip) console.warn(`[sts.test] skipping the STS-over-HTTPS tests: ${gat
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function provider(h: SimulatorHandle, o: { role: string; base?: typeof BASE; externalId?: string; durationSeconds?: number }) {
+function provider(h: SimulatorHandle, o: { role: string; base?: typeof BASE; externalId?: string; durationSeconds?: number }, stsEndpoint = h.https!.endpoint) {
   const base = StaticAKCredentialsProvider.builder()
     .withAccessKeyId((o.base ?? BASE).accessKeyId)
     .withAccessKeySecret((o.base ?? BASE).accessKeySecret)
@@ -40,7 +42,7 @@ function provider(h: SimulatorHandle, o: { role: string; base?: typeof BASE; ext
     .withCredentialsProvider(base)
     .withRoleArn(ROLE(o.role))
     .withRoleSessionName('sas-exporter-test')
-    .withStsEndpoint(h.https!.endpoint)
+    .withStsEndpoint(stsEndpoint)
     .withDurationSeconds(o.durationSeconds ?? 3600)
     .withReadTimeout(3000)
     .withConnectTimeout(3000);
@@ -51,6 +53,15 @@ function provider(h: SimulatorHandle, o: { role: string; base?: typeof BASE; ext
 /** What the exporter will hand the SDK: a Credential wrapping the RAM role ARN provider. */
 function roleCredential(h: SimulatorHandle, o: Parameters<typeof provider>[1]): InstanceType<typeof CredentialClient> {
   return new CredentialClient(null, provider(h, o));
+}
+
+/** host:port of a port that was just listened on and closed: connections to it are refused. */
+async function listenAndClose(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return `127.0.0.1:${port}`;
 }
 
 const assumeRoleCalls = (h: SimulatorHandle): number => h.counts().byAction.AssumeRole?.total ?? 0;
@@ -211,7 +222,33 @@ describe.skipIf(gate.skip)('AssumeRole over HTTPS with the test CA', () => {
     expect((err as Error).message).toMatch(/InvalidParameter\.DurationSeconds/);
   });
 
+  it('the provider failing during a call is counted as credentials, not as the SAS API: a refusal not retried, STS unreachable retried', async () => {
+    h.setFaults('*', [{ kind: 'server_error', actions: ['AssumeRole'], times: 1 }], 'base');
+    try {
+      // Announced for 900 s: the provider asks STS again before every call.
+      const client = sasClient(h, scrubbed(roleCredential(h, { role: 'reader', externalId: 'ext-42', durationSeconds: 900 })));
+      const refused = await client.describeScanTaskProgress('6001');
+      expect(refused.ok).toBe(false);
+      if (!refused.ok) expect(refused.error).toMatchObject({ class: 'credentials', code: 'credentials', retriable: false });
+      expect((await client.describeScanTaskProgress('6001')).ok).toBe(true);
+    } finally {
+      h.setFaults('*', [], 'base');
+    }
+    const closed = await listenAndClose();
+    const unreachable = new SasClient({
+      endpoint: h.endpoint,
+      protocol: 'http',
+      region: 'cn-shanghai',
+      requestTimeoutMs: 3000,
+      credential: scrubbed(new CredentialClient(null, provider(h, { role: 'reader', externalId: 'ext-42' }, closed))),
+    });
+    const down = await unreachable.describeScanTaskProgress('6001');
+    expect(down.ok).toBe(false);
+    if (!down.ok) expect(down.error).toMatchObject({ class: 'credentials', code: 'credentials', retriable: true });
+  });
+
   it('an AssumeRole fault (actions: [AssumeRole]) fails the provider once; SAS calls are untouched by it', async () => {
+    h.resetCounts();
     h.setFaults('*', [{ kind: 'server_error', actions: ['AssumeRole'], times: 1 }], 'base');
     try {
       const p = provider(h, { role: 'reader', externalId: 'ext-42' });
