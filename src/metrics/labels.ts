@@ -92,6 +92,9 @@ export class LabelValueBound {
 
   /** The value to export for `value`; `count: false` when the same value was already counted elsewhere. */
   apply(value: string, count = true): string {
+    // Most bounds (target, uuid, names, IPs) only cut the length: a value
+    // fresh from a parsed answer is then never hashed for a set lookup.
+    if (this.maxOthers === undefined && value.length <= this.maxChars) return value;
     if (this.known.has(value)) return value;
     let v = value;
     if (v.length > this.maxChars) {

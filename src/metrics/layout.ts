@@ -28,6 +28,12 @@ export interface ExpositionLayout<Snap> {
  */
 export function snapshotLayout(taskFamilies: readonly Family<TaskState>[] = TASK_FAMILIES, labels: LabelLimits = UNCOUNTED_LABEL_LIMITS): ExpositionLayout<Snapshot> {
   const prefixes = new WeakMap<object, string>();
+  // Each account's task list of the last call: a task at the same index as
+  // then is the same object (most of them, publication after publication),
+  // known without a WeakMap lookup.
+  let lastTasks = new Map<string, readonly TaskState[]>();
+  // Likewise each account's latest scan: the same object holds the same machine rows.
+  let lastScans = new Map<string, LatestScanState>();
   const prefixOf = (o: object): string => prefixes.get(o) ?? '';
   const sections = [
     { families: withLabels(taskFamilies, labels), labelPrefix: prefixOf } satisfies Section<TaskState>,
@@ -40,22 +46,33 @@ export function snapshotLayout(taskFamilies: readonly Family<TaskState>[] = TASK
       const tasks: TaskState[] = [];
       const scans: LatestScanState[] = [];
       const machines: MachineState[] = [];
+      const seen = new Map<string, readonly TaskState[]>();
+      const seenScans = new Map<string, LatestScanState>();
       for (const a of snapshot.accounts) {
         const account = snapshot.multiAccount ? `account="${esc(a.name)}"` : '';
         const withAccount = account ? `${account},` : '';
-        for (const t of a.tasks) {
-          if (!prefixes.has(t)) prefixes.set(t, `${withAccount}task_id="${esc(t.id)}"`);
+        const before = lastTasks.get(a.name);
+        const list = a.tasks;
+        for (let i = 0; i < list.length; i++) {
+          const t = list[i]!;
+          if ((before === undefined || before[i] !== t) && !prefixes.has(t)) prefixes.set(t, `${withAccount}task_id="${esc(t.id)}"`);
           tasks.push(t);
         }
-        if (a.latestScan) {
-          if (!prefixes.has(a.latestScan)) prefixes.set(a.latestScan, account);
-          scans.push(a.latestScan);
-          for (const m of a.latestScan.machines?.rows ?? []) {
-            if (!prefixes.has(m)) prefixes.set(m, `${withAccount}uuid="${esc(labels.uuid.apply(m.uuid))}"`);
+        seen.set(a.name, list);
+        const scan = a.latestScan;
+        if (scan) {
+          const known = lastScans.get(a.name) === scan;
+          if (!known && !prefixes.has(scan)) prefixes.set(scan, account);
+          scans.push(scan);
+          seenScans.set(a.name, scan);
+          for (const m of scan.machines?.rows ?? []) {
+            if (!known && !prefixes.has(m)) prefixes.set(m, `${withAccount}uuid="${esc(labels.uuid.apply(m.uuid))}"`);
             machines.push(m);
           }
         }
       }
+      lastTasks = seen;
+      lastScans = seenScans;
       return [tasks, scans, machines];
     },
   };
