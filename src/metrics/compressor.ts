@@ -116,7 +116,7 @@ export class WorkerCompressor implements Compressor {
     if (this.batchBytes + data.length > this.packed.length) {
       // Full: off it goes; a new batch holds BATCH_BYTES, or one larger item alone.
       this.flush();
-      this.packed = Buffer.allocUnsafeSlow(Math.max(BATCH_BYTES, data.length));
+      if (data.length > this.packed.length) this.packed = Buffer.allocUnsafeSlow(Math.max(BATCH_BYTES, data.length));
     }
     data.copy(this.packed, this.batchBytes);
     this.batchBytes += data.length;
@@ -131,16 +131,18 @@ export class WorkerCompressor implements Compressor {
     const items = this.batch;
     if (items.length === 0) return;
     // A batch sent early (the render yields, or an update ends) may fill little of its buffer, and
-    // the worker frees what it was handed only at its next GC: then only the bytes in use are sent.
+    // the worker frees what it was handed only at its next GC: then only the bytes in use are sent,
+    // and the batch buffer stays for the next batch.
     let packed = this.packed.subarray(0, this.batchBytes);
     if (this.batchBytes < this.packed.length / 2) {
       packed = Buffer.allocUnsafeSlow(this.batchBytes); // its own ArrayBuffer, never a pool slice: it is transferred
       this.packed.copy(packed, 0, 0, this.batchBytes);
+    } else {
+      this.packed = EMPTY; // transferred below (or compressed inline): the next item starts a new one
     }
     const lengths = this.lengths.splice(0);
     this.batch = [];
     this.batchBytes = 0;
-    this.packed = EMPTY; // transferred below (or compressed inline): the next item starts a new one
     const w = this.ensureWorker();
     if (!w) {
       let off = 0;
