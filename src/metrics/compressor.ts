@@ -15,7 +15,11 @@ import { Worker } from 'node:worker_threads';
 import zlib from 'node:zlib';
 
 export interface Compressor {
-  /** One gzip member of `data`; `data` is not kept after the call. */
+  /**
+   * One gzip member of `data`. `data` is read before the call returns and
+   * not kept: the caller may reuse its bytes at once (the engine hands over
+   * a view of its reused render buffer).
+   */
   gzip(data: Buffer): Promise<Buffer>;
   /** Starts compressing what is batched so far. */
   flush(): void;
@@ -70,7 +74,6 @@ parentPort.on('message', (m) => {
 `;
 
 interface Item {
-  readonly data: Buffer;
   readonly resolve: (b: Buffer) => void;
   readonly reject: (e: Error) => void;
 }
@@ -82,6 +85,8 @@ interface Reply {
   readonly error?: string;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** Sends a batch once it holds this many bytes (or on flush()). */
 const BATCH_BYTES = 256 * 1024;
 const BATCH_ITEMS = 64;
@@ -91,6 +96,13 @@ export class WorkerCompressor implements Compressor {
   private broken = false;
   private readonly inline: InlineCompressor;
   private batch: Item[] = [];
+  /**
+   * The batch's bytes, packed as they come: the caller's buffer is free once
+   * gzip() returns (no copy of each block kept until the batch leaves), and
+   * the packed buffer is handed to the worker as it is.
+   */
+  private packed: Buffer = EMPTY;
+  private readonly lengths: number[] = [];
   private batchBytes = 0;
   private nextId = 1;
   private readonly inFlight = new Map<number, { readonly worker: Worker; readonly items: Item[] }>();
@@ -100,10 +112,17 @@ export class WorkerCompressor implements Compressor {
   }
 
   gzip(data: Buffer): Promise<Buffer> {
-    if (this.broken) return this.inline.gzip(data);
+    if (this.broken || data.length === 0) return this.inline.gzip(data);
+    if (this.batchBytes + data.length > this.packed.length) {
+      // Full: off it goes; a new batch holds BATCH_BYTES, or one larger item alone.
+      this.flush();
+      if (data.length > this.packed.length) this.packed = Buffer.allocUnsafeSlow(Math.max(BATCH_BYTES, data.length));
+    }
+    data.copy(this.packed, this.batchBytes);
+    this.batchBytes += data.length;
+    this.lengths.push(data.length);
     return new Promise<Buffer>((resolve, reject) => {
-      this.batch.push({ data, resolve, reject });
-      this.batchBytes += data.length;
+      this.batch.push({ resolve, reject });
       if (this.batchBytes >= BATCH_BYTES || this.batch.length >= BATCH_ITEMS) this.flush();
     });
   }
@@ -111,27 +130,32 @@ export class WorkerCompressor implements Compressor {
   flush(): void {
     const items = this.batch;
     if (items.length === 0) return;
+    // A batch sent early (the render yields, or an update ends) may fill little of its buffer, and
+    // the worker frees what it was handed only at its next GC: then only the bytes in use are sent,
+    // and the batch buffer stays for the next batch.
+    let packed = this.packed.subarray(0, this.batchBytes);
+    if (this.batchBytes < this.packed.length / 2) {
+      packed = Buffer.allocUnsafeSlow(this.batchBytes); // its own ArrayBuffer, never a pool slice: it is transferred
+      this.packed.copy(packed, 0, 0, this.batchBytes);
+    } else {
+      this.packed = EMPTY; // transferred below (or compressed inline): the next item starts a new one
+    }
+    const lengths = this.lengths.splice(0);
     this.batch = [];
     this.batchBytes = 0;
     const w = this.ensureWorker();
     if (!w) {
-      for (const it of items) this.inline.gzip(it.data).then(it.resolve, it.reject);
+      let off = 0;
+      items.forEach((it, i) => {
+        this.inline.gzip(packed.subarray(off, off + lengths[i]!)).then(it.resolve, it.reject);
+        off += lengths[i]!;
+      });
       return;
-    }
-    let total = 0;
-    for (const it of items) total += it.data.length;
-    // One buffer of its own (not a pool slice), handed over without a copy.
-    const packed = Buffer.allocUnsafeSlow(total);
-    const lengths: number[] = [];
-    let off = 0;
-    for (const it of items) {
-      it.data.copy(packed, off);
-      off += it.data.length;
-      lengths.push(it.data.length);
     }
     const id = this.nextId++;
     this.inFlight.set(id, { worker: w, items });
     w.ref();
+    // A buffer of its own (not a pool slice), handed over without a copy; the worker reads `lengths` of it.
     w.postMessage({ id, data: packed.buffer, lengths, level: this.level }, [packed.buffer as ArrayBuffer]);
   }
 

@@ -122,9 +122,11 @@ interface SectionState<T extends object> {
 
 interface Piece {
   readonly key: number;
-  readonly buf: Buffer;
+  buf: Buffer;
   /** Set for blocks: their bytes are re-pointed into the chunk built. */
   readonly block?: Block<unknown>;
+  /** `buf` is only lent (the render's reused buffer): copied before push() returns. */
+  readonly lent?: true;
 }
 
 interface Chunk {
@@ -177,12 +179,21 @@ class ChunkBuilder {
   private group: Piece[] = [];
   private bytes = 0;
   private limit: number;
+  /** Bytes of `staging` holding the open chunk's lent pieces. */
+  private staged = 0;
 
+  /**
+   * `staging`: where lent pieces wait for their chunk, reused chunk after
+   * chunk and update after update (rendered blocks need no buffer each: at
+   * every full render that was the whole exposition again in short-lived
+   * buffers, freed only at the next GC).
+   */
   constructor(
     old: readonly Chunk[],
     private readonly target: number,
     private readonly kind: 'plain' | 'gz',
     private readonly stats: MutableStats,
+    private readonly staging: Buffer = EMPTY,
   ) {
     for (const c of old) this.starts.set(c.start, c);
     this.limit = target;
@@ -192,6 +203,23 @@ class ChunkBuilder {
     if (p.buf.length === 0) return;
     if (this.group.length > 0 && (this.starts.has(p.key) || this.bytes >= this.limit)) this.close();
     if (this.group.length === 0) this.limit = this.starts.has(p.key) ? 2 * this.target : this.target;
+    if (p.lent) {
+      const len = p.buf.length;
+      // In the staging buffer while it has room (it holds a chunk's worth); a piece beyond gets a buffer of its own.
+      let own: Buffer;
+      if (this.staged + len <= this.staging.length) {
+        own = this.staging.subarray(this.staged, this.staged + len);
+        p.buf.copy(own);
+        this.staged += len;
+      } else {
+        own = Buffer.from(p.buf);
+      }
+      p.buf = own;
+      if (p.block) {
+        if (this.kind === 'plain') p.block.plain = own;
+        else p.block.gz = own;
+      }
+    }
     this.group.push(p);
     this.bytes += p.buf.length;
   }
@@ -211,6 +239,8 @@ class ChunkBuilder {
       this.chunks.push(prev);
       return;
     }
+    // Every staged piece is in this chunk and copied below: the staging buffer is free again after it.
+    this.staged = 0;
     const buf = Buffer.allocUnsafeSlow(len);
     const parts: Buffer[] = [];
     let off = 0;
@@ -324,7 +354,7 @@ export class IncrementalExposition<S extends readonly AnySection[]> {
     const jobs = new Backlog();
     // Plain chunks are built while rendering, in exposition order: the
     // rendered blocks never pile up beside the chunks that will hold them.
-    const plain = new ChunkBuilder(this.relayout ? [] : this.plainChunks, this.chunkBytes, 'plain', stats);
+    const plain = new ChunkBuilder(this.relayout ? [] : this.plainChunks, this.chunkBytes, 'plain', stats, this.stagingBuffer());
     const staged: Block<object>[][][] = [];
     for (let s = 0; s < this.state.length; s++) {
       const sec = this.state[s]!;
@@ -427,14 +457,14 @@ export class IncrementalExposition<S extends readonly AnySection[]> {
     };
     // HELP and TYPE go before the family's first sample: a family without samples is left out whole.
     let headed = false;
-    const add = (b: Block<T>): void => {
+    const add = (b: Block<T>, lent = false): void => {
       out.push(b);
       if (b.plain.length === 0) return;
       if (!headed) {
         plain.push({ key: fam.headerKey, buf: fam.header });
         headed = true;
       }
-      plain.push({ key: b.id, buf: b.plain, block: b });
+      plain.push(lent ? { key: b.id, buf: b.plain, block: b, lent } : { key: b.id, buf: b.plain, block: b });
     };
     const finish = (prev: Block<T> | undefined, key: string, objs: T[], body: string): void => {
       stats.objectRenders += objs.length;
@@ -449,19 +479,23 @@ export class IncrementalExposition<S extends readonly AnySection[]> {
         return;
       }
       const block: Block<T> = { id: prev ? prev.id : this.nextId++, key, objs, plain: EMPTY, gz: EMPTY };
-      if (len > 0) {
-        const bytes = Buffer.from(scratch.subarray(0, len));
-        block.plain = bytes;
-        stats.blocksCompressed++;
-        stats.bytesCompressed += len;
-        jobs.add(
-          this.compressor.gzip(bytes).then((gz) => {
-            block.gz = gz;
-          }),
-          len,
-        );
+      if (len === 0) {
+        add(block);
+        return;
       }
-      add(block);
+      // The bytes stay in the scratch buffer: the compressor reads them at once, and the
+      // chunk builder copies them to where they wait for their chunk (block.plain then points there).
+      const bytes = scratch.subarray(0, len);
+      stats.blocksCompressed++;
+      stats.bytesCompressed += len;
+      jobs.add(
+        this.compressor.gzip(bytes).then((gz) => {
+          block.gz = gz;
+        }),
+        len,
+      );
+      block.plain = bytes;
+      add(block, true);
     };
     const n = list.length;
     let i = 0;
@@ -520,6 +554,13 @@ export class IncrementalExposition<S extends readonly AnySection[]> {
   }
 
   private scratch = Buffer.alloc(0);
+  private staging = EMPTY;
+
+  /** Room for one plain chunk at its largest (2 x chunkBytes) and the block that closes it. */
+  private stagingBuffer(): Buffer {
+    if (this.staging.length === 0) this.staging = Buffer.allocUnsafeSlow(2 * this.chunkBytes + 2 * this.blockBytes);
+    return this.staging;
+  }
 
   /** A buffer that holds `chars` UTF-16 code units as UTF-8 (3 bytes each at most). */
   private scratchFor(chars: number): Buffer {

@@ -2,7 +2,7 @@
  * The pure rules that move a task's state forward: a new task, a reload, a
  * poll result, whether a task is due. No I/O; unit tested with literal states.
  */
-import type { TaskSpec, TaskState } from '../model/snapshot.js';
+import type { ScanTarget, TaskSpec, TaskState } from '../model/snapshot.js';
 import { TERMINAL_STATUSES } from '../model/vocabulary.js';
 import type { SasResult } from '../sas/types.js';
 
@@ -42,8 +42,11 @@ export function applyResult(prev: TaskState, result: SasResult, now: number): Ta
     id: prev.id,
     name: prev.name,
     status: v.status,
-    rawStatus: v.rawStatus,
-    targets: v.targetInfoError ? [] : v.targets,
+    // The previous strings and targets when the answer says the same (nearly always for the
+    // targets): the state keeps what it had, and the answer's copies die young, instead of a
+    // task's whole target list (most of its memory) being replaced, promoted and collected at every poll.
+    rawStatus: prev.rawStatus === v.rawStatus ? prev.rawStatus : v.rawStatus,
+    targets: v.targetInfoError ? NO_TARGETS : sameTargets(prev.targets, v.targets) ? prev.targets : v.targets,
     statusChangedAt: changed ? now : (prev.statusChangedAt ?? now),
     lastSuccessAt: now,
     lastPolledAt: now,
@@ -52,6 +55,19 @@ export function applyResult(prev: TaskState, result: SasResult, now: number): Ta
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+const NO_TARGETS: readonly ScanTarget[] = Object.freeze([]);
+
+function sameTargets(a: readonly ScanTarget[], b: readonly ScanTarget[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.type !== y.type || x.target !== y.target || x.name !== y.name) return false;
+  }
+  return true;
+}
 
 /** Terminal tasks are re-checked only every `intervalMs`: the service never moves them again. */
 export function isDue(state: TaskState, now: number, terminalRecheckIntervalMs: number): boolean {

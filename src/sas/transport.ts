@@ -142,14 +142,34 @@ function watchAnswer(res: IncomingMessage, guard: Guard): void {
       tooLarge();
     }
   };
+  // httpx starts a read timer on the socket for every request and clears it
+  // only in its own read(); the SDK reads answers through tea-util instead,
+  // so the timer runs its full readTimeout (request_timeout + 1 s) after the
+  // answer, holding the request, the answer and their closures live (at 400
+  // calls/s, thousands of them: tens of MB promoted to the old generation).
+  // The answer is read whole here: the timer has nothing left to guard.
+  const readTimer = sdkReadTimer(socket);
   const done = (): void => {
     socket.off('data', onData);
     res.off('end', done);
     res.off('close', done);
+    // Only while it is still this request's (a reused socket gets a new one per request).
+    if (readTimer !== undefined && sdkReadTimer(socket) === readTimer) clearTimeout(readTimer);
   };
   socket.on('data', onData);
   res.once('end', done);
   res.once('close', done);
+}
+
+/**
+ * The read timer httpx keeps on a socket under a module-private symbol
+ * (`Symbol('TIMER::READ_TIMER')` in httpx 2.x); undefined if there is none,
+ * or if a later httpx names it otherwise (then nothing is cleared, as before).
+ */
+function sdkReadTimer(socket: Socket): NodeJS.Timeout | undefined {
+  const sym = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'TIMER::READ_TIMER');
+  const t = sym === undefined ? undefined : (socket as unknown as Record<symbol, unknown>)[sym];
+  return t !== null && typeof t === 'object' && typeof (t as NodeJS.Timeout).refresh === 'function' ? (t as NodeJS.Timeout) : undefined;
 }
 
 /**

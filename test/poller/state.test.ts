@@ -24,6 +24,18 @@ describe('task state', () => {
     expect(back.lastError).toBeUndefined();
     expect(back.statusChangedAt).toBe(1000);
   });
+  it('an answer that says the same keeps the previous targets and raw status (the same objects); a change replaces them', () => {
+    const first = applyResult(initialState({ id: '1', name: '' }), ok('Processing', [host, { ...host, target: 'u2' }]), 1000);
+    const again = applyResult(first, ok('Processing', [{ ...host }, { ...host, target: 'u2' }]), 2000);
+    expect(again).not.toBe(first);
+    expect(again.targets).toBe(first.targets);
+    expect(again.rawStatus).toBe(first.rawStatus);
+    const renamed = [host, { ...host, target: 'u2', name: 'other' }];
+    const changed = applyResult(again, ok('Processing', renamed), 3000);
+    expect(changed.targets).toBe(renamed);
+    const fewer = applyResult(changed, ok('Processing', [host]), 4000);
+    expect(fewer.targets).toEqual([host]);
+  });
   it('a task that never succeeded has no status', () => {
     const s = applyResult(initialState({ id: '1', name: '' }), fail('timeout', 'timeout', true), 1);
     expect(s.status).toBeUndefined();

@@ -3,8 +3,9 @@
  * local server: a cap on the answer's size (announced or streamed, on a 200
  * and on an error status) and a deadline for the whole call, answer included.
  */
+import diagnostics from 'node:diagnostics_channel';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SasClient } from '../../src/sas/client.js';
 import { staticCredential } from '../../src/sas/credentials.js';
@@ -101,6 +102,31 @@ describe('SAS call bounds through the SDK', () => {
     for (let i = 0; i < 3; i++) {
       const r = await c.describeScanTaskProgress('1');
       expect(r).toMatchObject({ ok: true, value: { status: 'success', targets: [{ target: 'u1' }] } });
+    }
+  });
+
+  it("the SDK's read timer ends with the answer: a finished call holds nothing for request_timeout", async () => {
+    // httpx arms a read timer per request that only its own read() clears; the SDK reads through
+    // tea-util, so without the guard the timer (and the request it closes over) lives on for request_timeout.
+    const sockets: Socket[] = [];
+    const onResponse = (m: unknown): void => {
+      const s = (m as { response: http.IncomingMessage }).response.socket;
+      if (s) sockets.push(s);
+    };
+    diagnostics.subscribe('http.client.response.finish', onResponse);
+    try {
+      const c = client(60_000);
+      mode = 'ok';
+      for (let i = 0; i < 3; i++) expect((await c.describeScanTaskProgress('1')).ok).toBe(true);
+    } finally {
+      diagnostics.unsubscribe('http.client.response.finish', onResponse);
+    }
+    expect(sockets).toHaveLength(3);
+    for (const s of sockets) {
+      const sym = Object.getOwnPropertySymbols(s).find((x) => x.description === 'TIMER::READ_TIMER');
+      expect(sym, 'httpx still keeps its read timer on the socket').toBeDefined();
+      const timer = (s as unknown as Record<symbol, { _destroyed?: boolean } | null>)[sym!];
+      expect(timer === null || timer._destroyed === true).toBe(true);
     }
   });
 
