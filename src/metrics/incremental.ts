@@ -171,8 +171,9 @@ function sameObjects<T>(list: readonly T[], from: number, objs: readonly T[]): b
  * current one holds `target` bytes (2 x target for a chunk that started
  * where one did before: a block growing a little moves nothing). A chunk
  * whose pieces are all the same buffers as before is kept, also when new
- * pieces follow it (they start a chunk of their own); another is copied
- * together, and the blocks' bytes re-pointed into it.
+ * pieces follow it (they start a chunk of their own); so is a leading half
+ * or more of one, as a view of its buffer. Another is copied together, and
+ * the blocks' bytes re-pointed into it.
  */
 class ChunkBuilder {
   readonly chunks: Chunk[] = [];
@@ -205,7 +206,7 @@ class ChunkBuilder {
 
   push(p: Piece): void {
     if (p.buf.length === 0) return;
-    if (this.group.length > 0 && (this.starts.has(p.key) || this.bytes >= this.limit || this.keepsOld())) this.close();
+    if (this.group.length > 0 && (this.starts.has(p.key) || this.bytes >= this.limit || this.keepsOld() || this.leavesOld(p))) this.close();
     if (this.group.length === 0) {
       this.limit = this.starts.has(p.key) ? 2 * this.target : this.target;
       this.old = this.starts.get(p.key);
@@ -251,14 +252,27 @@ class ChunkBuilder {
     return this.old !== undefined && this.matched === this.group.length && this.matched === this.old.parts.length;
   }
 
+  /**
+   * The open group is a leading part of an old chunk, at least half a
+   * chunk, and `p` is where they part (a block of it changed): the group is
+   * closed there and served from the old chunk's buffer, nothing copied;
+   * only what follows is copied into a new chunk. At the place where
+   * samples grow, that is the growing block and what came after it.
+   */
+  private leavesOld(p: Piece): boolean {
+    const old = this.old;
+    return old !== undefined && this.matched === this.group.length && this.matched < old.parts.length && old.parts[this.matched] !== p.buf && 2 * this.bytes >= this.target;
+  }
+
   private close(): void {
     const g = this.group;
     this.group = [];
     const len = this.bytes;
     this.bytes = 0;
     const prev = this.starts.get(g[0]!.key);
-    if (prev && prev.parts.length === g.length && g.every((p, j) => p.buf === prev.parts[j])) {
-      this.chunks.push(prev);
+    if (prev && g.length <= prev.parts.length && g.every((p, j) => p.buf === prev.parts[j])) {
+      // The old chunk whole, or its leading part (its first `len` bytes, as the old pieces were laid out from 0).
+      this.chunks.push(g.length === prev.parts.length ? prev : { start: prev.start, parts: prev.parts.slice(0, g.length), buf: prev.buf.subarray(0, len) });
       return;
     }
     // Every staged piece is in this chunk and copied below: the staging buffer is free again after it.
