@@ -206,7 +206,7 @@ class ChunkBuilder {
 
   push(p: Piece): void {
     if (p.buf.length === 0) return;
-    if (this.group.length > 0 && (this.starts.has(p.key) || this.bytes >= this.limit || this.keepsOld() || this.leavesOld(p))) this.close();
+    if (this.group.length > 0 && (this.starts.has(p.key) || this.bytes >= this.limit || this.endsOld(p))) this.close();
     if (this.group.length === 0) {
       this.limit = this.starts.has(p.key) ? 2 * this.target : this.target;
       this.old = this.starts.get(p.key);
@@ -241,27 +241,20 @@ class ChunkBuilder {
   }
 
   /**
-   * The open group is a whole old chunk, and a piece that was not in it
-   * comes next: the old chunk is kept as it is and the new bytes start a
-   * chunk of their own. Without this, a family whose samples grow at one
-   * place (during the first cycle, tasks answered one after another) copied
-   * its growing chunk again at every publication: about 100 MB of buffers in
-   * a 10,000-task first cycle, freed only at V8's next major GC.
+   * The open group is the leading pieces of the old chunk that started
+   * where it starts, and `p` is not that chunk's next piece (new bytes
+   * follow it, or a block of it changed): the group ends here, and is served
+   * from the old chunk's buffer with nothing copied (kept whole, or as a
+   * view of its leading part when that is half a chunk or more). Without
+   * this, a family whose samples grow at one place (the first cycle: tasks
+   * answered one after another) copied its growing chunk again at every
+   * publication, ~100 MB of buffers in a 10,000-task first cycle, freed
+   * only at V8's next major GC.
    */
-  private keepsOld(): boolean {
-    return this.old !== undefined && this.matched === this.group.length && this.matched === this.old.parts.length;
-  }
-
-  /**
-   * The open group is a leading part of an old chunk, at least half a
-   * chunk, and `p` is where they part (a block of it changed): the group is
-   * closed there and served from the old chunk's buffer, nothing copied;
-   * only what follows is copied into a new chunk. At the place where
-   * samples grow, that is the growing block and what came after it.
-   */
-  private leavesOld(p: Piece): boolean {
+  private endsOld(p: Piece): boolean {
     const old = this.old;
-    return old !== undefined && this.matched === this.group.length && this.matched < old.parts.length && old.parts[this.matched] !== p.buf && 2 * this.bytes >= this.target;
+    if (old === undefined || this.matched !== this.group.length || old.parts[this.matched] === p.buf) return false;
+    return this.matched === old.parts.length || 2 * this.bytes >= this.target;
   }
 
   private close(): void {
@@ -269,10 +262,10 @@ class ChunkBuilder {
     this.group = [];
     const len = this.bytes;
     this.bytes = 0;
-    const prev = this.starts.get(g[0]!.key);
-    if (prev && g.length <= prev.parts.length && g.every((p, j) => p.buf === prev.parts[j])) {
-      // The old chunk whole, or its leading part (its first `len` bytes, as the old pieces were laid out from 0).
-      this.chunks.push(g.length === prev.parts.length ? prev : { start: prev.start, parts: prev.parts.slice(0, g.length), buf: prev.buf.subarray(0, len) });
+    const old = this.old;
+    if (old !== undefined && this.matched === g.length) {
+      // The old chunk whole, or its first `len` bytes (its pieces were laid out from 0).
+      this.chunks.push(g.length === old.parts.length ? old : { start: old.start, parts: old.parts.slice(0, g.length), buf: old.buf.subarray(0, len) });
       return;
     }
     // Every staged piece is in this chunk and copied below: the staging buffer is free again after it.
