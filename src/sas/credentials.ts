@@ -16,6 +16,7 @@ import {
 import type { AccountConfig, CredentialsConfig } from '../config/schema.js';
 import { addSecret, type Logger } from '../log/logger.js';
 import { CredentialClient, type CredentialSource } from './client.js';
+import { isNetworkFailure } from './errors.js';
 
 export class CredentialError extends Error {
   override readonly name = 'CredentialError';
@@ -37,10 +38,9 @@ export class CredentialProviderError extends Error {
   override readonly name = 'CredentialProviderError';
   readonly transient: boolean;
   constructor(cause: unknown) {
-    const e = (cause ?? {}) as { message?: unknown; code?: unknown; syscall?: unknown; name?: unknown };
-    const first = String(e.message ?? cause).split('\n')[0]!.slice(0, 200);
+    const first = String((cause as { message?: unknown } | undefined)?.message ?? cause).split('\n')[0]!.slice(0, 200);
     super(`credentials provider failed: ${first}`);
-    this.transient = typeof e.syscall === 'string' || (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) || /timeout/i.test(String(e.name ?? ''));
+    this.transient = isNetworkFailure(cause);
   }
 }
 

@@ -18,6 +18,18 @@ export function isThrottlingCode(code: string): boolean {
   return /^Throttling/i.test(code) || code === 'ServiceUnavailable.Throttling';
 }
 
+/** A socket error (`syscall`, an `E...` code) or a hang-up: the network failed, not the service. */
+function isSocketFailure(e: Record<string, unknown>, message: string): boolean {
+  return typeof e.syscall === 'string' || (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) || /socket hang up/i.test(message);
+}
+
+/** The network failed or timed out (a retry may cure it): for errors that are not the SDK's, such as a credentials provider's. */
+export function isNetworkFailure(err: unknown): boolean {
+  const e = (err ?? {}) as Record<string, unknown>;
+  const name = err instanceof Error ? err.name : typeof e.name === 'string' ? e.name : '';
+  return isSocketFailure(e, err instanceof Error ? err.message : '') || /timeout/i.test(name);
+}
+
 export function classifySdkError(err: unknown): SasError {
   const e = (err ?? {}) as Record<string, unknown>;
   const message = shortMessage(err);
@@ -45,7 +57,7 @@ export function classifySdkError(err: unknown): SasError {
   if (name === 'RequestTimeoutError' || /timeout/i.test(name)) {
     return { class: 'timeout', code: 'timeout', retriable: true, message };
   }
-  if (typeof e.syscall === 'string' || (code && /^E[A-Z]+$/.test(code)) || /socket hang up/i.test(message)) {
+  if (isSocketFailure(e, message)) {
     return { class: 'network', code: 'network', retriable: true, message: code && !message.includes(code) ? `${code}: ${message}` : message };
   }
   if (err instanceof SyntaxError || /not a object|not an object|Unexpected token|JSON/i.test(message)) {
