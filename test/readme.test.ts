@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { USAGE } from '../src/cli/flags.js';
 import { SelfMetrics } from '../src/metrics/self.js';
+import { LATEST_SCAN_FAMILIES, MACHINE_FAMILIES } from '../src/metrics/scanFamilies.js';
 import { TASK_FAMILIES } from '../src/metrics/taskFamilies.js';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
@@ -9,7 +10,7 @@ const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 describe('README', () => {
   it('documents every metric family the exporter emits', () => {
     const self = new SelfMetrics({ version: 'x', revision: 'y', processMetrics: false });
-    const names = [...TASK_FAMILIES.map((f) => f.name), ...self.familyNames()];
+    const names = [...[...TASK_FAMILIES, ...LATEST_SCAN_FAMILIES, ...MACHINE_FAMILIES].map((f) => f.name), ...self.familyNames()];
     for (const name of names) expect(readme, name).toContain(`\`${name}\``);
   });
 
