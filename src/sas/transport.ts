@@ -161,14 +161,18 @@ function watchAnswer(res: IncomingMessage, guard: Guard): void {
   res.once('close', done);
 }
 
+let readTimerSymbol: symbol | undefined;
+
 /**
  * The read timer httpx keeps on a socket under a module-private symbol
  * (`Symbol('TIMER::READ_TIMER')` in httpx 2.x); undefined if there is none,
  * or if a later httpx names it otherwise (then nothing is cleared, as before).
  */
 function sdkReadTimer(socket: Socket): NodeJS.Timeout | undefined {
-  const sym = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'TIMER::READ_TIMER');
-  const t = sym === undefined ? undefined : (socket as unknown as Record<symbol, unknown>)[sym];
+  // The SDK has one httpx (one symbol): looked up on sockets until found, then kept. A second copy of
+  // httpx would go uncleared, as before this existed.
+  readTimerSymbol ??= Object.getOwnPropertySymbols(socket).find((s) => s.description === 'TIMER::READ_TIMER');
+  const t = readTimerSymbol === undefined ? undefined : (socket as unknown as Record<symbol, unknown>)[readTimerSymbol];
   return t !== null && typeof t === 'object' && typeof (t as NodeJS.Timeout).refresh === 'function' ? (t as NodeJS.Timeout) : undefined;
 }
 
